@@ -13,8 +13,12 @@
 //   kDeadlineExceeded  the call (or the awaited condition) ran out of time
 //   kUnavailable       the store cannot be reached; retry the call
 //   kNotFound          Get of a missing key, KeepAlive of an expired lease
+//                      (also RevokeLease of one, and Set with one)
 //   kInvalidArgument   empty key, value over the size limit, bad lease id
 //   kUnauthenticated   the job token was refused
+//   kOutOfRange        Watch from a revision whose history the store no longer
+//                      keeps ("compacted"): re-list with ListPrefix and watch
+//                      from the highest mod_revision listed
 //
 // Thread-safety: implementations are thread-safe; calls from several threads
 // may be in flight at once.
