@@ -22,6 +22,15 @@ if(BRAID_SANITIZE)
   add_link_options(-fsanitize=${BRAID_SANITIZE})
 endif()
 
+# Environment for every test under a sanitizer.
+set(BRAID_SANITIZER_TEST_ENV "")
+if(BRAID_SANITIZE MATCHES "thread")
+  set(BRAID_SANITIZER_TEST_ENV
+      "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/tsan.supp halt_on_error=1 second_deadlock_stack=1")
+elseif(BRAID_SANITIZE)
+  set(BRAID_SANITIZER_TEST_ENV "UBSAN_OPTIONS=print_stacktrace=1 halt_on_error=1")
+endif()
+
 # Multiplies test timeouts under sanitizers, which run 2-20x slower.
 set(BRAID_TEST_TIMEOUT_SCALE 1)
 if(BRAID_SANITIZE MATCHES "thread")
@@ -80,12 +89,16 @@ function(braid_test name)
     set(ARG_LABELS unit)
   endif()
   math(EXPR _timeout "${ARG_TIMEOUT} * ${BRAID_TEST_TIMEOUT_SCALE}")
+  set(_env "BRAID_TEST_TIMEOUT_SCALE=${BRAID_TEST_TIMEOUT_SCALE}")
+  if(BRAID_SANITIZER_TEST_ENV)
+    list(APPEND _env "${BRAID_SANITIZER_TEST_ENV}")
+  endif()
   add_test(NAME ${name} COMMAND ${name} ${ARG_ARGS})
   set_tests_properties(${name} PROPERTIES
     LABELS "${ARG_LABELS}"
     TIMEOUT ${_timeout}
     SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
-    ENVIRONMENT "BRAID_TEST_TIMEOUT_SCALE=${BRAID_TEST_TIMEOUT_SCALE}")
+    ENVIRONMENT "${_env}")
 endfunction()
 
 function(braid_fuzzer name)

@@ -201,6 +201,34 @@ TEST(ReduceTest, MisalignedBuffersAndOddCounts) {
   }
 }
 
+TEST(ReduceTest, SixteenBitRoundingMatchesScalarForEveryBitPattern) {
+  // a runs over all 65536 bit patterns, b over the same rotated, so every
+  // value meets many partners; checks the vectorised conversions (F16C, the
+  // bf16 pair loop) against runtime::Half/BFloat16 element by element.
+  for (DType dtype : {DType::kF16, DType::kBF16}) {
+    std::vector<uint8_t> a(65536 * 2);
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const uint16_t bits = static_cast<uint16_t>(i);
+      std::memcpy(a.data() + 2 * i, &bits, 2);
+    }
+    for (uint32_t rotation : {1u, 12345u, 40000u}) {
+      std::vector<uint8_t> b(a.size());
+      for (uint32_t i = 0; i < 65536; ++i) {
+        std::memcpy(b.data() + 2 * i, a.data() + 2 * ((i + rotation) % 65536), 2);
+      }
+      for (ReduceKind kind : kAllReduceKinds) {
+        const std::vector<uint8_t> want = Reference(dtype, a, b, 65536, kind);
+        std::vector<uint8_t> got(a.size());
+        ASSERT_TRUE(ReduceTo(got.data(), a.data(), b.data(), 65536, dtype, kind).ok());
+        EXPECT_EQ(Mismatches(dtype, got.data(), want.data(), 65536,
+                             absl::StrCat(runtime::ToString(dtype), " ", ToString(kind), " rot ",
+                                          rotation)),
+                  0);
+      }
+    }
+  }
+}
+
 TEST(ReduceTest, FloatMinMaxPropagateNaN) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> a = {1.0f, nan, 3.0f, nan, -0.5f};

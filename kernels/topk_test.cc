@@ -81,8 +81,8 @@ TEST(TopKTest, LeadingDimensionsAndEdgeCases) {
   EXPECT_EQ(TopK(x, -1).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(TopK(Tensor::Zeros({4}, DType::kI32).value(), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  Tensor bad_values = Tensor::Empty({2, 2, 1}, DType::kF16).value();
-  Tensor indices = Tensor::Empty({2, 2, 1}, DType::kI64).value();
+  Tensor bad_values = Tensor::Zeros({2, 2, 1}, DType::kF16).value();
+  Tensor indices = Tensor::Zeros({2, 2, 1}, DType::kI64).value();
   EXPECT_EQ(TopK(x, 1, bad_values, indices).code(), absl::StatusCode::kInvalidArgument);
 }
 

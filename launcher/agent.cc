@@ -278,6 +278,11 @@ int AgentRun::Run() {
                           "%d of %d restarts used):\n%s",
                           c_.rdzv_id, failed.size(), round_.generation, restarts_, c_.max_restarts,
                           workers_->FailureSummary(failed)));
+      if (!c_.elastic() && round_.num_nodes() > 1) {
+        // A static round cannot close without this node: tell the others.
+        (void)rdzv_->MarkFailed(absl::StrCat("rank ", w.global_rank, " ", w.exit->ToString()),
+                                absl::Now() + absl::Seconds(2));
+      }
       (void)workers_->StopAll(SIGTERM, c_.stop_timeout);
       DrainAll(absl::Seconds(2));
       (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
@@ -293,6 +298,12 @@ int AgentRun::Run() {
     }
 
     absl::StatusOr<bool> changed = rdzv_->CheckMembership(absl::Now() + absl::Seconds(5));
+    if (absl::IsAborted(changed.status())) {
+      (void)workers_->StopAll(SIGTERM, c_.stop_timeout);
+      DrainAll(absl::Seconds(2));
+      (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
+      return Fail("stopping", changed.status());
+    }
     if (!changed.ok()) {
       if (absl::Now() - last_store_warning > absl::Seconds(10)) {
         Say(absl::StrCat("warning: cannot check membership: ", changed.status().ToString()));

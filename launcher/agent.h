@@ -11,7 +11,9 @@
 //          next round and restart everyone (BRAID_RESTART_COUNT + 1), up to
 //          --max-restarts; elastic jobs (MIN < MAX) restart only that worker.
 //          Past --max-restarts: print the failure summary, stop the rest, exit
-//          with the failed worker's code (128 + signal when it was killed).
+//          with the failed worker's code (128 + signal when it was killed); a
+//          static multi-node job first marks the job failed in the store, and
+//          the other agents stop too (exit 1).
 //        - the membership changed (a node joined, left or died, or another
 //          node's static restart): join the next round. Static jobs restart
 //          their workers into it (not counted as a restart); elastic jobs keep

@@ -81,6 +81,38 @@ TEST(ElasticTest, StaticBackendWithNodeRanks) {
   EXPECT_EQ(CountOf(b->Stdout(), "]:w rank=1 ws=2 node=1\n"), 1) << b->Output();
 }
 
+// A static job whose worker fails on one node (no restarts left) ends on
+// every node: the other agent does not wait for a round that cannot fill.
+TEST(ElasticTest, StaticFailureStopsEveryNode) {
+  const std::string endpoint = absl::StrCat("127.0.0.1:", braid::testing::PickUnusedPort());
+  const std::vector<std::string> args =
+      Cmd({"--nnodes", "2", "--rdzv-backend", "braid", "--rdzv-endpoint", endpoint, "--rdzv-id",
+           "fail", "--monitor-interval", "0.05", "--stop-timeout", "2", "--rdzv-timeout", "30"},
+          "echo up; [ \"$GROUP_RANK\" = 1 ] && exit 4; exec sleep 120");
+  auto a = BraidrunProcess::Start(args, TokenEnv());
+  ASSERT_TRUE(a->WaitForOutput("hosting the job store", absl::Seconds(20))) << a->Output();
+  auto b = BraidrunProcess::Start(args, TokenEnv());
+  std::optional<ExitInfo> eb = b->Wait(absl::Seconds(30));
+  ASSERT_TRUE(eb.has_value()) << b->Output();
+  EXPECT_EQ(eb->ShellCode(), 4) << b->Output();
+  std::optional<ExitInfo> ea = a->Wait(absl::Seconds(30));
+  ASSERT_TRUE(ea.has_value()) << a->Output();
+  EXPECT_EQ(ea->ShellCode(), 1) << a->Output();
+  EXPECT_NE(a->Stderr().find("failed on another node"), std::string::npos) << a->Output();
+}
+
+TEST(ElasticTest, RendezvousTimeoutSaysHowManyJoined) {
+  const std::string endpoint = absl::StrCat("127.0.0.1:", braid::testing::PickUnusedPort());
+  auto a = BraidrunProcess::Start({"--nnodes", "2:3", "--rdzv-backend", "braid",
+                                   "--rdzv-endpoint", endpoint, "--rdzv-timeout", "1",
+                                   "/bin/true"},
+                                  TokenEnv());
+  std::optional<ExitInfo> e = a->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value()) << a->Output();
+  EXPECT_EQ(e->ShellCode(), 1) << a->Output();
+  EXPECT_NE(a->Stderr().find("1 of min 2 nodes joined"), std::string::npos) << a->Output();
+}
+
 // --nnodes 1:3: two agents form a job, a third joins in the next round (the
 // first two keep their workers), the third leaves and the survivors re-form.
 TEST(ElasticTest, JoinAndLeave) {

@@ -91,9 +91,12 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
   bool no_python = false;
 
   CLI::App app(
-      "braidrun: starts and watches the worker processes of a braid job (torchrun-compatible).\n"
-      "Usage: braidrun [flags] PROGRAM [ARGS...]",
+      "braidrun: starts and watches the worker processes of a braid job (torchrun-compatible).",
       "braidrun");
+  app.footer(
+      "PROGRAM [ARGS...] follows the flags: the worker command, run once per worker with\n"
+      "RANK, LOCAL_RANK, WORLD_SIZE, ... set; everything after PROGRAM is passed to it.\n"
+      "See docs/launching.md.");
   app.prefix_command();
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.add_option(Names("--nnodes"), nnodes,
@@ -130,8 +133,8 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
                  "Address of node 0 for --rdzv-backend static (default 127.0.0.1); exported "
                  "to workers as MASTER_ADDR");
   CLI::Option* master_port_opt = app.add_option(Names("--master-port"), c.master_port,
-                 "Store port on node 0 for --rdzv-backend static (default 29500); exported "
-                 "as MASTER_PORT");
+                 "Store port on node 0 for --rdzv-backend static (default 29500; a single-node "
+                 "job without this flag uses a free port)");
   app.add_option(Names("--local-addr"), c.local_addr,
                  "Address other nodes reach this node at (default: the host name)");
   app.add_option(Names("--log-dir"), c.log_dir,

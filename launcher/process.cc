@@ -168,7 +168,9 @@ absl::Status PosixProcessSpawner::SignalGroup(pid_t pid, int sig) {
 
 absl::StatusOr<std::optional<ExitInfo>> PosixProcessSpawner::Wait(pid_t pid,
                                                                    absl::Time deadline) {
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  // Opened only when the process is still running and there is time left.
+  int pidfd = -1;
+  bool pidfd_tried = false;
   for (;;) {
     int status = 0;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
@@ -193,6 +195,11 @@ absl::StatusOr<std::optional<ExitInfo>> PosixProcessSpawner::Wait(pid_t pid,
     if (left <= absl::ZeroDuration()) {
       if (pidfd >= 0) ::close(pidfd);
       return std::optional<ExitInfo>();
+    }
+    if (!pidfd_tried) {
+      pidfd_tried = true;
+      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      continue;  // it may have ended before the pidfd existed
     }
     // Without a pidfd (old kernels) poll in short steps.
     const int ms = static_cast<int>(

@@ -24,7 +24,7 @@ using VarMap = std::map<std::string, std::string>;
 constexpr absl::string_view kKnobs[] = {
     "BRAID_LOG_LEVEL",  "BRAID_TRACE",       "BRAID_STORE_ADDR",    "BRAID_JOB_TOKEN",
     "BRAID_GENERATION", "BRAID_RESTART_COUNT", "BRAID_BACKEND",     "BRAID_DETERMINISTIC",
-    "BRAID_OP_TIMEOUT", "BRAID_SOCKET_IFNAME",
+    "BRAID_OP_TIMEOUT", "BRAID_SOCKET_IFNAME", "BRAID_RUN_ID",        "BRAID_MEMBERSHIP_KEY",
 };
 
 std::optional<std::string> Lookup(const VarMap& vars, const std::string& name) {
@@ -314,6 +314,8 @@ absl::StatusOr<Config> Config::FromMap(const VarMap& vars) {
     }
   }
   if (auto v = Lookup(vars, "BRAID_JOB_TOKEN")) config.job_token = *v;
+  if (auto v = Lookup(vars, "BRAID_RUN_ID")) config.run_id = *v;
+  if (auto v = Lookup(vars, "BRAID_MEMBERSHIP_KEY")) config.membership_key = *v;
   if (auto v = Lookup(vars, "BRAID_GENERATION")) {
     BRAID_ASSIGN_OR_RETURN(config.generation,
                            ParseInt("BRAID_GENERATION", *v, 0, INT64_MAX, "an integer >= 0"));

@@ -95,6 +95,11 @@ struct Config {
   std::string store_addr;
   // BRAID_JOB_TOKEN: shared secret for the store's authentication.
   std::string job_token;
+  // BRAID_RUN_ID: the job's id as braidrun knows it (--rdzv-id); "" = none.
+  std::string run_id;
+  // BRAID_MEMBERSHIP_KEY: store key of this worker's membership entry (set
+  // by braidrun); "" = none.
+  std::string membership_key;
   // BRAID_GENERATION: membership generation this process was started in.
   int64_t generation = 0;
   // BRAID_RESTART_COUNT (else TORCHELASTIC_RESTART_COUNT): restarts so far.

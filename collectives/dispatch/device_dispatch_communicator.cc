@@ -15,8 +15,10 @@ using runtime::Tensor;
 
 absl::string_view DeviceName(DeviceType type) {
   switch (type) {
-    case DeviceType::kCpu: return "cpu";
-    case DeviceType::kCuda: return "cuda";
+    case DeviceType::kCpu:
+      return "cpu";
+    case DeviceType::kCuda:
+      return "cuda";
   }
   return "invalid";
 }
@@ -76,8 +78,8 @@ absl::StatusOr<std::vector<DispatchEntry>> ParseDispatchSpec(absl::string_view s
       } else if (device == "cuda") {
         entry.device = DeviceType::kCuda;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("backend spec '", spec, "': unknown device '",
-                                                       device, "' (use cpu or cuda)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "backend spec '", spec, "': unknown device '", device, "' (use cpu or cuda)"));
       }
       if (entry.backend.empty()) {
         return absl::InvalidArgumentError(
@@ -126,12 +128,14 @@ absl::StatusOr<std::unique_ptr<DeviceDispatchCommunicator>> DeviceDispatchCommun
     return absl::InvalidArgumentError(
         absl::StrCat("backend '", cuda->backend(), "' does not take CUDA tensors"));
   }
-  if (cpu != nullptr && cuda != nullptr && (cpu->rank() != cuda->rank() || cpu->size() != cuda->size())) {
+  if (cpu != nullptr && cuda != nullptr &&
+      (cpu->rank() != cuda->rank() || cpu->size() != cuda->size())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "backends disagree on the group: ", cpu->backend(), " is rank ", cpu->rank(), "/",
         cpu->size(), ", ", cuda->backend(), " is rank ", cuda->rank(), "/", cuda->size()));
   }
-  return std::unique_ptr<DeviceDispatchCommunicator>(new DeviceDispatchCommunicator(std::move(parts)));
+  return std::unique_ptr<DeviceDispatchCommunicator>(
+      new DeviceDispatchCommunicator(std::move(parts)));
 }
 
 absl::StatusOr<std::unique_ptr<DeviceDispatchCommunicator>>
@@ -221,7 +225,8 @@ absl::StatusOr<Communicator*> DeviceDispatchCommunicator::Route(
   Communicator* comm = ForDevice(type);
   if (comm == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(op, " on '", name_, "': no backend for ",
-                                                   DeviceName(type), " tensors; add one to the spec"));
+                                                   DeviceName(type),
+                                                   " tensors; add one to the spec"));
   }
   return comm;
 }

@@ -102,14 +102,16 @@ TEST(DispatchMpiTest, DeviceMixUpsAreInvalidArguments) {
   float fake_device_memory[8] = {};
   auto cuda = Tensor::FromBlob(fake_device_memory, {8}, DType::kF32, runtime::Device::Cuda(0));
   ASSERT_TRUE(cuda.ok());
-  absl::Status mixed = (*comm)->AllReduce(*cpu, *cuda, ReduceOp::kSum)->Wait(Deadline(absl::Seconds(5)));
+  absl::Status mixed =
+      (*comm)->AllReduce(*cpu, *cuda, ReduceOp::kSum)->Wait(Deadline(absl::Seconds(5)));
   EXPECT_EQ(mixed.code(), absl::StatusCode::kInvalidArgument) << mixed;
   EXPECT_TRUE(absl::StrContains(mixed.message(), "different device types")) << mixed;
   absl::Status none = (*comm)->Broadcast(*cuda, 0)->Wait(Deadline(absl::Seconds(5)));
   EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument) << none;
   EXPECT_TRUE(absl::StrContains(none.message(), "no backend for cuda")) << none;
   // A CPU call still goes through.
-  EXPECT_TRUE((*comm)->AllReduce(*cpu, *cpu, ReduceOp::kMax)->Wait(Deadline(absl::Seconds(30))).ok());
+  EXPECT_TRUE(
+      (*comm)->AllReduce(*cpu, *cpu, ReduceOp::kMax)->Wait(Deadline(absl::Seconds(30))).ok());
 }
 
 TEST(DispatchMpiTest, CpuOverMpiAndCudaOverNccl) {

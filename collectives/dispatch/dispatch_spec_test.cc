@@ -1,5 +1,4 @@
 #include "collectives/dispatch/device_dispatch_communicator.h"
-
 #include "gtest/gtest.h"
 
 namespace braid::collectives {

@@ -14,6 +14,10 @@
 #include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
 #include "runtime/tensor.h"
+#if BRAID_TEST_WITH_TCP
+#include "collectives/tcp/tcp_backend.h"
+#include "collectives/testing/conformance.h"
+#endif
 
 namespace braid::collectives {
 namespace {
@@ -70,6 +74,53 @@ TEST(MpiBootstrapTest, RankZeroHostsTheStoreAndTheFactoryBuildsMpi) {
   EXPECT_EQ(factory.Create("mpi", wrong).status().code(), absl::StatusCode::kInvalidArgument);
   // Rank 0's server must outlive the others' last store call.
   ASSERT_TRUE((*comm)->Barrier()->Wait(Deadline(absl::Seconds(30))).ok());
+}
+
+// `--backend=tcp` under plain mpirun: the tcp backend bootstraps through the
+// store that world rank 0 hosts, found through MPI.
+TEST(MpiBootstrapTest, TcpBackendBootstrapsUnderMpirun) {
+#if !BRAID_TEST_WITH_TCP
+  GTEST_SKIP() << "built without the tcp backend";
+#else
+  MpiSession& session = TestSession();
+  std::unique_ptr<elastic::StoreServer> server;
+  std::string address;
+  if (session.world_rank() == 0) {
+    elastic::StoreServerOptions options;
+    options.allow_no_token = true;
+    auto created = elastic::StoreServer::Create(options);
+    ASSERT_TRUE(created.ok()) << created.status();
+    server = std::move(*created);
+    address = server->address();
+  }
+  auto got = BroadcastString(session, address, 0, Deadline(absl::Seconds(30)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  elastic::StoreClientOptions client_options;
+  client_options.address = *got;
+  auto store = elastic::StoreClient::Create(client_options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  CommunicatorFactory factory;
+  ASSERT_TRUE(tcp::RegisterTcpBackend(factory).ok());
+  CommunicatorOptions options;
+  options.rank = session.world_rank();
+  options.size = session.world_size();
+  options.store = store->get();
+  options.store_prefix = "mpirun-tcp/";
+  options.op_timeout = ScaledTimeout(absl::Seconds(30));
+  options.backend_options["host"] = "127.0.0.1";
+  auto comm = factory.Create("tcp", options);
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  testing::ConformanceOptions conformance;
+  conformance.dtypes = {runtime::DType::kF32, runtime::DType::kI64};
+  conformance.counts = {0, 7, 1000};
+  conformance.large_count = 0;
+  conformance.op_timeout = ScaledTimeout(absl::Seconds(30));
+  testing::RunConformanceSuite(**comm, conformance);
+  // Keep rank 0's store up until everyone is done with it.
+  auto world = MpiCommunicator::CreateWorld(session, {});
+  ASSERT_TRUE(world.ok()) << world.status();
+  ASSERT_TRUE((*world)->Barrier()->Wait(Deadline(absl::Seconds(30))).ok());
+#endif
 }
 
 }  // namespace

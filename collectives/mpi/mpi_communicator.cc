@@ -24,17 +24,17 @@ using runtime::Tensor;
 absl::Status CheckTensor(const Tensor& t, absl::string_view what) {
   if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat(what, " is undefined"));
   if (!t.device().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " is on ", runtime::ToString(t.device()),
-        "; the mpi backend takes CPU tensors: send CUDA tensors through nccl "
-        "(e.g. DeviceDispatchCommunicator with \"cpu:mpi,cuda:nccl\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is on ", runtime::ToString(t.device()),
+                     "; the mpi backend takes CPU tensors: send CUDA tensors through nccl "
+                     "(e.g. DeviceDispatchCommunicator with \"cpu:mpi,cuda:nccl\")"));
   }
   if (!t.is_contiguous()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not contiguous; call Contiguous()"));
   }
   if (t.numel() > INT_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", t.numel(),
-                                                   " elements, more than MPI's int count; split it"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", t.numel(), " elements, more than MPI's int count; split it"));
   }
   return absl::OkStatus();
 }
@@ -42,11 +42,13 @@ absl::Status CheckTensor(const Tensor& t, absl::string_view what) {
 absl::Status CheckSame(const Tensor& a, const Tensor& b, int64_t b_numel_expected) {
   if (a.dtype() != b.dtype()) {
     return absl::InvalidArgumentError(absl::StrCat("input is ", runtime::ToString(a.dtype()),
-                                                   " but output is ", runtime::ToString(b.dtype())));
+                                                   " but output is ",
+                                                   runtime::ToString(b.dtype())));
   }
   if (b.numel() != b_numel_expected) {
     return absl::InvalidArgumentError(absl::StrCat("output has ", b.numel(), " elements, expected ",
-                                                   b_numel_expected, " (input has ", a.numel(), ")"));
+                                                   b_numel_expected, " (input has ", a.numel(),
+                                                   ")"));
   }
   return absl::OkStatus();
 }
@@ -85,7 +87,8 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::CreateWorld(
       std::make_shared<MpiCommState>(options.name, session.world_rank(), session.world_size());
   BRAID_RETURN_IF_ERROR(
       DuplicateComm(session.engine(), MPI_COMM_WORLD, state, options.connect_timeout));
-  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(session, std::move(state), options, 0));
+  return std::unique_ptr<MpiCommunicator>(
+      new MpiCommunicator(session, std::move(state), options, 0));
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -123,9 +126,9 @@ std::shared_ptr<MpiOp> MpiCommunicator::NewOp(absl::string_view call, absl::stri
 }
 
 std::shared_ptr<Work> MpiCommunicator::Fail(absl::string_view call, absl::Status status) {
-  return SettableWork::Done(absl::Status(
-      status.code(), absl::StrCat(call, " on '", state_->name(), "' rank ", rank(), "/", size(),
-                                  ": ", status.message())));
+  return SettableWork::Done(
+      absl::Status(status.code(), absl::StrCat(call, " on '", state_->name(), "' rank ", rank(),
+                                               "/", size(), ": ", status.message())));
 }
 
 std::shared_ptr<Work> MpiCommunicator::AllReduce(const Tensor& input, const Tensor& output,
@@ -163,9 +166,8 @@ std::shared_ptr<Work> MpiCommunicator::ReduceScatter(const Tensor& input, const 
   absl::Status s = CheckTensor(input, "input");
   if (s.ok()) s = CheckTensor(output, "output");
   if (s.ok() && input.numel() % size() != 0) {
-    s = absl::InvalidArgumentError(absl::StrCat("input has ", input.numel(),
-                                                " elements, not a multiple of the group size ",
-                                                size()));
+    s = absl::InvalidArgumentError(absl::StrCat(
+        "input has ", input.numel(), " elements, not a multiple of the group size ", size()));
   }
   if (s.ok()) s = CheckSame(input, output, input.numel() / size());
   if (!s.ok()) return Fail(kCall, s);
@@ -173,8 +175,8 @@ std::shared_ptr<Work> MpiCommunicator::ReduceScatter(const Tensor& input, const 
   if (!send.ok()) return Fail(kCall, send.status());
   const DType dtype = input.dtype();
   const int count = static_cast<int>(output.numel());
-  auto mpi_op = NewOp(kCall, absl::StrCat(ToString(op), ", ", Describe(dtype, count), " per rank"),
-                      false);
+  auto mpi_op =
+      NewOp(kCall, absl::StrCat(ToString(op), ", ", Describe(dtype, count), " per rank"), false);
   mpi_op->start = [comm = state_, send = *send, output, count, type = MpiSession::Datatype(dtype),
                    reduce = session_.Operator(dtype, op)](std::vector<MPI_Request>& requests) {
     return Post(requests, "MPI_Ireduce_scatter_block", [&](MPI_Request* r) {
@@ -219,7 +221,8 @@ std::shared_ptr<Work> MpiCommunicator::Broadcast(const Tensor& tensor, int root)
   constexpr absl::string_view kCall = "MPI_Ibcast";
   absl::Status s = CheckTensor(tensor, "tensor");
   if (s.ok() && (root < 0 || root >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("root ", root, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("root ", root, " is not a rank of a group of ", size()));
   }
   if (!s.ok()) return Fail(kCall, s);
   const DType dtype = tensor.dtype();
@@ -239,7 +242,8 @@ std::shared_ptr<Work> MpiCommunicator::Reduce(const Tensor& input, const Tensor&
   constexpr absl::string_view kCall = "MPI_Ireduce";
   absl::Status s = CheckTensor(input, "input");
   if (s.ok() && (root < 0 || root >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("root ", root, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("root ", root, " is not a rank of a group of ", size()));
   }
   const bool is_root = rank() == root;
   if (s.ok() && is_root) s = CheckTensor(output, "output (on the root)");
@@ -250,8 +254,8 @@ std::shared_ptr<Work> MpiCommunicator::Reduce(const Tensor& input, const Tensor&
   if (!send.ok()) return Fail(kCall, send.status());
   const DType dtype = input.dtype();
   const int count = static_cast<int>(input.numel());
-  auto mpi_op =
-      NewOp(kCall, absl::StrCat(ToString(op), ", ", Describe(dtype, count), ", root ", root), false);
+  auto mpi_op = NewOp(
+      kCall, absl::StrCat(ToString(op), ", ", Describe(dtype, count), ", root ", root), false);
   Tensor recv = is_root ? output : Tensor();
   mpi_op->start = [comm = state_, send = *send, recv, in_place, count, root,
                    type = MpiSession::Datatype(dtype),
@@ -275,9 +279,8 @@ std::shared_ptr<Work> MpiCommunicator::AllToAll(const Tensor& input, const Tenso
   absl::Status s = CheckTensor(input, "input");
   if (s.ok()) s = CheckTensor(output, "output");
   if (s.ok() && input.numel() % size() != 0) {
-    s = absl::InvalidArgumentError(absl::StrCat("input has ", input.numel(),
-                                                " elements, not a multiple of the group size ",
-                                                size()));
+    s = absl::InvalidArgumentError(absl::StrCat(
+        "input has ", input.numel(), " elements, not a multiple of the group size ", size()));
   }
   if (s.ok()) s = CheckSame(input, output, input.numel());
   if (!s.ok()) return Fail(kCall, s);
@@ -289,8 +292,8 @@ std::shared_ptr<Work> MpiCommunicator::AllToAll(const Tensor& input, const Tenso
   mpi_op->start = [comm = state_, send = *send, output, count,
                    type = MpiSession::Datatype(dtype)](std::vector<MPI_Request>& requests) {
     return Post(requests, "MPI_Ialltoall", [&](MPI_Request* r) {
-      return MPI_Ialltoall(send.raw_data(), count, type, output.raw_data(), count, type,
-                           comm->comm, r);
+      return MPI_Ialltoall(send.raw_data(), count, type, output.raw_data(), count, type, comm->comm,
+                           r);
     });
   };
   return session_.engine().Submit(std::move(mpi_op));
@@ -305,8 +308,8 @@ std::shared_ptr<Work> MpiCommunicator::AllToAllV(const Tensor& input,
   if (s.ok()) s = CheckTensor(output, "output");
   if (s.ok() && input.dtype() != output.dtype()) s = CheckSame(input, output, output.numel());
   const int n = size();
-  if (s.ok() && (static_cast<int>(send_counts.size()) != n ||
-                 static_cast<int>(recv_counts.size()) != n)) {
+  if (s.ok() &&
+      (static_cast<int>(send_counts.size()) != n || static_cast<int>(recv_counts.size()) != n)) {
     s = absl::InvalidArgumentError(absl::StrCat("send_counts has ", send_counts.size(),
                                                 " entries and recv_counts ", recv_counts.size(),
                                                 "; both need one per rank (", n, ")"));
@@ -327,16 +330,17 @@ std::shared_ptr<Work> MpiCommunicator::AllToAllV(const Tensor& input,
     recv_total += recv_counts[j];
   }
   if (s.ok() && (send_total > input.numel() || recv_total > output.numel())) {
-    s = absl::InvalidArgumentError(
-        absl::StrCat("send_counts sum to ", send_total, " (input holds ", input.numel(),
-                     ") and recv_counts to ", recv_total, " (output holds ", output.numel(), ")"));
+    s = absl::InvalidArgumentError(absl::StrCat("send_counts sum to ", send_total, " (input holds ",
+                                                input.numel(), ") and recv_counts to ", recv_total,
+                                                " (output holds ", output.numel(), ")"));
   }
   if (!s.ok()) return Fail(kCall, s);
   absl::StatusOr<Tensor> send = Unaliased(input, output);
   if (!send.ok()) return Fail(kCall, send.status());
   const DType dtype = input.dtype();
-  auto mpi_op = NewOp(kCall, absl::StrCat(runtime::ToString(dtype), ", ", send_total,
-                                          " elements out, ", recv_total, " in"),
+  auto mpi_op = NewOp(kCall,
+                      absl::StrCat(runtime::ToString(dtype), ", ", send_total, " elements out, ",
+                                   recv_total, " in"),
                       false);
   mpi_op->start = [comm = state_, send = *send, output, table, n,
                    type = MpiSession::Datatype(dtype)](std::vector<MPI_Request>& requests) {
@@ -353,10 +357,12 @@ std::shared_ptr<Work> MpiCommunicator::Send(const Tensor& tensor, int peer, int 
   constexpr absl::string_view kCall = "MPI_Isend";
   absl::Status s = CheckTensor(tensor, "tensor");
   if (s.ok() && (peer < 0 || peer >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
   }
   if (s.ok() && (tag < 0 || tag > session_.tag_ub())) {
-    s = absl::InvalidArgumentError(absl::StrCat("tag ", tag, " is outside [0, ", session_.tag_ub(), "]"));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("tag ", tag, " is outside [0, ", session_.tag_ub(), "]"));
   }
   if (!s.ok()) return Fail(kCall, s);
   const DType dtype = tensor.dtype();
@@ -376,10 +382,12 @@ std::shared_ptr<Work> MpiCommunicator::Recv(const Tensor& tensor, int peer, int 
   constexpr absl::string_view kCall = "MPI_Irecv";
   absl::Status s = CheckTensor(tensor, "tensor");
   if (s.ok() && (peer < 0 || peer >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
   }
   if (s.ok() && (tag < 0 || tag > session_.tag_ub())) {
-    s = absl::InvalidArgumentError(absl::StrCat("tag ", tag, " is outside [0, ", session_.tag_ub(), "]"));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("tag ", tag, " is outside [0, ", session_.tag_ub(), "]"));
   }
   if (!s.ok()) return Fail(kCall, s);
   const DType dtype = tensor.dtype();
@@ -387,7 +395,8 @@ std::shared_ptr<Work> MpiCommunicator::Recv(const Tensor& tensor, int peer, int 
   auto mpi_op =
       NewOp(kCall, absl::StrCat(Describe(dtype, count), " from ", peer, ", tag ", tag), true);
   const MPI_Datatype type = MpiSession::Datatype(dtype);
-  mpi_op->start = [comm = state_, tensor, count, peer, tag, type](std::vector<MPI_Request>& requests) {
+  mpi_op->start = [comm = state_, tensor, count, peer, tag,
+                   type](std::vector<MPI_Request>& requests) {
     return Post(requests, "MPI_Irecv", [&](MPI_Request* r) {
       return MPI_Irecv(tensor.raw_data(), count, type, peer, tag, comm->comm, r);
     });
@@ -396,8 +405,8 @@ std::shared_ptr<Work> MpiCommunicator::Recv(const Tensor& tensor, int peer, int 
     int got = 0;
     MPI_Get_count(&statuses[0], type, &got);
     if (got != count) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": received ", got,
-                                                     " elements; Send and Recv shapes must agree"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": received ", got, " elements; Send and Recv shapes must agree"));
     }
     return absl::OkStatus();
   };
@@ -424,11 +433,13 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Split(int color, 
   gather->deadline = std::min(gather->deadline, deadline);
   gather->start = [comm = state_, table](std::vector<MPI_Request>& requests) {
     return Post(requests, "MPI_Iallgather", [&](MPI_Request* r) {
-      return MPI_Iallgather(table->data(), 2, MPI_INT, table->data() + 2, 2, MPI_INT, comm->comm, r);
+      return MPI_Iallgather(table->data(), 2, MPI_INT, table->data() + 2, 2, MPI_INT, comm->comm,
+                            r);
     });
   };
   const std::string gather_name = gather->name;
-  BRAID_RETURN_IF_ERROR(session_.engine().Submit(std::move(gather))->Wait(deadline + absl::Seconds(1)));
+  BRAID_RETURN_IF_ERROR(
+      session_.engine().Submit(std::move(gather))->Wait(deadline + absl::Seconds(1)));
 
   struct Result {
     MPI_Comm comm = MPI_COMM_NULL;
@@ -461,24 +472,33 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Split(int color, 
 absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Shrink(
     absl::Span<const int> excluded_ranks, absl::Time deadline) {
 #if BRAID_MPI_HAS_ULFM
-  auto result = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
+  // ULFM agrees on the failed ranks itself; excluded_ranks is checked against
+  // the size of the result.
+  struct Result {
+    MPI_Comm comm = MPI_COMM_NULL;
+    int rank = 0;
+    int size = 0;
+  };
+  auto result = std::make_shared<Result>();
   BRAID_RETURN_IF_ERROR(session_.engine().Run(
       [parent = state_, result] {
-        if (int rc = MPIX_Comm_shrink(parent->comm, result.get()); rc != MPI_SUCCESS) {
+        if (int rc = MPIX_Comm_shrink(parent->comm, &result->comm); rc != MPI_SUCCESS) {
           return MpiError(rc, "MPIX_Comm_shrink");
         }
-        MPI_Comm_set_errhandler(*result, MPI_ERRORS_RETURN);
+        MPI_Comm_set_errhandler(result->comm, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(result->comm, &result->rank);
+        MPI_Comm_size(result->comm, &result->size);
         return absl::OkStatus();
       },
       deadline));
-  int new_rank = 0, new_size = 0;
-  MPI_Comm_rank(*result, &new_rank);
-  MPI_Comm_size(*result, &new_size);
-  Options child_options = options_;
-  auto state = std::make_shared<MpiCommState>(options_.name, new_rank, new_size);
-  state->comm = *result;
+  if (result->size != size() - static_cast<int>(excluded_ranks.size())) {
+    return absl::AbortedError(absl::StrCat("MPIX_Comm_shrink left ", result->size,
+                                           " ranks, expected ", size() - excluded_ranks.size()));
+  }
+  auto state = std::make_shared<MpiCommState>(options_.name, result->rank, result->size);
+  state->comm = result->comm;
   return std::unique_ptr<Communicator>(
-      new MpiCommunicator(session_, std::move(state), child_options, epoch_ + 1));
+      new MpiCommunicator(session_, std::move(state), options_, epoch_ + 1));
 #else
   return absl::UnimplementedError(absl::StrCat(
       "Shrink on mpi communicator '", state_->name(),
@@ -489,8 +509,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Shrink(
 }
 
 void MpiCommunicator::Abort(absl::Status reason) {
-  state_->Break(absl::AbortedError(absl::StrCat("communicator '", state_->name(), "' aborted: ",
-                                                reason.message())));
+  state_->Break(absl::AbortedError(
+      absl::StrCat("communicator '", state_->name(), "' aborted: ", reason.message())));
 #if BRAID_MPI_HAS_ULFM
   std::shared_ptr<MpiCommState> state = state_;
   (void)session_.engine().Run(
@@ -505,13 +525,14 @@ void MpiCommunicator::Abort(absl::Status reason) {
 
 absl::Status RegisterMpiBackend(CommunicatorFactory& factory, MpiSession& session) {
   return factory.Register(
-      "mpi", [&session](const CommunicatorOptions& options)
-                 -> absl::StatusOr<std::unique_ptr<Communicator>> {
+      "mpi",
+      [&session](
+          const CommunicatorOptions& options) -> absl::StatusOr<std::unique_ptr<Communicator>> {
         if (options.rank != session.world_rank() || options.size != session.world_size()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "the mpi backend spans MPI_COMM_WORLD (rank ", session.world_rank(), " of ",
-              session.world_size(), ") but was asked for rank ", options.rank, " of ",
-              options.size, "; use Split for sub-groups"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("the mpi backend spans MPI_COMM_WORLD (rank ", session.world_rank(),
+                           " of ", session.world_size(), ") but was asked for rank ", options.rank,
+                           " of ", options.size, "; use Split for sub-groups"));
         }
         MpiCommunicator::Options mpi_options;
         mpi_options.op_timeout = options.op_timeout;

@@ -47,8 +47,9 @@ absl::Status MpiError(int code, absl::string_view what) {
       return absl::InvalidArgumentError(msg);
     default:
       return absl::AbortedError(
-          absl::StrCat(msg, "; the operation was abandoned (a peer may have failed): end the job "
-                            "so the launcher restarts it"));
+          absl::StrCat(msg,
+                       "; the operation was abandoned (a peer may have failed): end the job "
+                       "so the launcher restarts it"));
   }
 }
 
@@ -77,6 +78,30 @@ absl::Status DuplicateComm(MpiEngine& engine, MPI_Comm parent,
   return engine.Submit(op)->Wait(op->deadline + absl::Seconds(1));
 }
 
+// How long a waiter tests its own requests before sleeping until the
+// progress thread completes the op.
+constexpr absl::Duration kWaiterSpin = absl::Microseconds(200);
+
+absl::Status MpiWork::Wait(absl::Time deadline) {
+  if (direct_) {
+    const absl::Time spin_until = std::min(deadline, absl::Now() + kWaiterSpin);
+    while (!SettableWork::IsCompleted()) {
+      std::shared_ptr<MpiOp> op = op_.lock();
+      if (op == nullptr || MpiEngine::TryProgress(*op) || absl::Now() >= spin_until) break;
+      sched_yield();
+    }
+  }
+  return SettableWork::Wait(deadline);
+}
+
+bool MpiWork::IsCompleted() {
+  if (SettableWork::IsCompleted()) return true;
+  if (direct_) {
+    if (std::shared_ptr<MpiOp> op = op_.lock()) MpiEngine::TryProgress(*op);
+  }
+  return SettableWork::IsCompleted();
+}
+
 void MpiCommState::Break(absl::Status reason) {
   absl::MutexLock lock(&mu_);
   if (broken_.ok()) broken_ = std::move(reason);
@@ -97,6 +122,7 @@ MpiEngine::MpiEngine(bool direct_post) : direct_post_(direct_post) {
 MpiEngine::~MpiEngine() { Stop(); }
 
 std::shared_ptr<Work> MpiEngine::Submit(std::shared_ptr<MpiOp> op) {
+  op->work->Bind(op, direct_post_);
   std::shared_ptr<Work> work = op->work;
   if (absl::Status broken = op->comm->broken(); !broken.ok()) {
     op->work->Complete(absl::FailedPreconditionError(
@@ -154,16 +180,15 @@ absl::Status MpiEngine::Run(std::function<absl::Status()> fn, absl::Time deadlin
   }
   absl::MutexLock lock(&result->mu);
   if (!result->mu.AwaitWithDeadline(absl::Condition(&result->done), deadline)) {
-    return absl::DeadlineExceededError("MPI call on the progress thread did not finish by the deadline");
+    return absl::DeadlineExceededError(
+        "MPI call on the progress thread did not finish by the deadline");
   }
   return result->status;
 }
 
 int MpiEngine::Drain(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return outstanding_ == 0 || stop_;
-  };
+  auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outstanding_ == 0 || stop_; };
   mu_.AwaitWithDeadline(absl::Condition(&drained), deadline);
   return outstanding_;
 }
@@ -208,13 +233,51 @@ void MpiEngine::StartOp(const std::shared_ptr<MpiOp>& op) {
   active_.push_back(op);
 }
 
+bool MpiEngine::TestOnce(MpiOp& op) {
+  if (op.finished) return true;
+  if (!op.started) return false;
+  std::vector<MPI_Status> statuses(op.requests.size(), MPI_Status{});
+  int flag = 0;
+  const int rc = op.requests.empty() ? MPI_SUCCESS
+                                     : MPI_Testall(static_cast<int>(op.requests.size()),
+                                                   op.requests.data(), &flag, statuses.data());
+  if (op.requests.empty()) flag = 1;
+  if (rc != MPI_SUCCESS) {
+    int code = rc;
+    if (rc == MPI_ERR_IN_STATUS) {
+      for (const MPI_Status& st : statuses) {
+        if (st.MPI_ERROR != MPI_SUCCESS && st.MPI_ERROR != MPI_ERR_PENDING) code = st.MPI_ERROR;
+      }
+    }
+    op.work->Complete(MpiError(code, op.name));
+    op.finished = true;
+  } else if (flag) {
+    if (!op.orphaned) {
+      absl::Status s = op.finish ? op.finish(absl::MakeSpan(statuses)) : absl::OkStatus();
+      op.work->Complete(std::move(s));
+    }
+    op.finished = true;
+  }
+  return op.finished;
+}
+
+bool MpiEngine::TryProgress(MpiOp& op) {
+  if (op.busy.exchange(true, std::memory_order_acquire)) return false;
+  const bool done = op.orphaned ? op.finished : TestOnce(op);
+  op.busy.store(false, std::memory_order_release);
+  return done;
+}
+
 bool MpiEngine::Progress() {
   bool progressed = false;
   const absl::Time now = absl::Now();
-  std::vector<MPI_Status> statuses;
   for (auto it = active_.begin(); it != active_.end();) {
     MpiOp& op = **it;
-    if (!op.orphaned) {
+    if (op.busy.exchange(true, std::memory_order_acquire)) {  // a waiter is testing it
+      ++it;
+      continue;
+    }
+    if (!op.orphaned && !op.finished) {
       if (absl::Status broken = op.comm->broken(); !broken.ok()) {
         FailOp(op, absl::AbortedError(absl::StrCat(op.name, " abandoned: ", broken.message())));
       } else if (now > op.deadline) {
@@ -227,27 +290,9 @@ bool MpiEngine::Progress() {
         FailOp(op, timeout);
       }
     }
-    statuses.assign(op.requests.size(), MPI_Status{});
-    int flag = 0;
-    const int rc = op.requests.empty()
-                       ? MPI_SUCCESS
-                       : MPI_Testall(static_cast<int>(op.requests.size()), op.requests.data(),
-                                     &flag, statuses.data());
-    if (op.requests.empty()) flag = 1;
-    if (rc != MPI_SUCCESS) {
-      int code = rc;
-      if (rc == MPI_ERR_IN_STATUS) {
-        for (const MPI_Status& st : statuses) {
-          if (st.MPI_ERROR != MPI_SUCCESS && st.MPI_ERROR != MPI_ERR_PENDING) code = st.MPI_ERROR;
-        }
-      }
-      op.work->Complete(MpiError(code, op.name));
-      flag = 1;
-    } else if (flag && !op.orphaned) {
-      absl::Status s = op.finish ? op.finish(absl::MakeSpan(statuses)) : absl::OkStatus();
-      op.work->Complete(std::move(s));
-    }
-    if (flag) {
+    const bool done = TestOnce(op);
+    op.busy.store(false, std::memory_order_release);
+    if (done) {
       progressed = true;
       it = active_.erase(it);
       absl::MutexLock lock(&mu_);
@@ -287,7 +332,8 @@ void MpiEngine::Loop() {
     for (auto& call : calls) call();
     if (stopping) {
       for (auto& op : active_) {
-        op->work->Complete(absl::AbortedError(absl::StrCat(op->name, ": the MPI session is ending")));
+        op->work->Complete(
+            absl::AbortedError(absl::StrCat(op->name, ": the MPI session is ending")));
       }
       return;
     }

@@ -58,7 +58,8 @@ absl::Status MpiError(int code, absl::string_view what);
 // operations in flight on it. Thread-safe.
 class MpiCommState {
  public:
-  MpiCommState(std::string name, int rank, int size) : name_(std::move(name)), rank_(rank), size_(size) {}
+  MpiCommState(std::string name, int rank, int size)
+      : name_(std::move(name)), rank_(rank), size_(size) {}
 
   // Set once before the communicator is used, then immutable.
   MPI_Comm comm = MPI_COMM_NULL;
@@ -85,6 +86,26 @@ class MpiCommState {
   std::atomic<int64_t> seq_{0};
 };
 
+struct MpiOp;
+
+// The Work of an MpiOp. Under direct posts (MPI_THREAD_MULTIPLE) Wait and
+// IsCompleted also test the op's requests on the caller's thread (one thread
+// at a time per op), so a waiting caller does not depend on the progress
+// thread being scheduled: small operations complete without a thread hop.
+class MpiWork final : public SettableWork {
+ public:
+  void Bind(std::weak_ptr<MpiOp> op, bool direct) {
+    op_ = std::move(op);
+    direct_ = direct;
+  }
+  absl::Status Wait(absl::Time deadline) override;
+  bool IsCompleted() override;
+
+ private:
+  std::weak_ptr<MpiOp> op_;
+  bool direct_ = false;
+};
+
 // One asynchronous MPI operation. Filled by the poster, then owned by the
 // engine until its requests have completed.
 struct MpiOp {
@@ -102,12 +123,15 @@ struct MpiOp {
   // Optional: runs on the engine thread once every request completed without
   // error (e.g. divide for avg, check received counts).
   std::function<absl::Status(absl::Span<MPI_Status> statuses)> finish;
-  std::shared_ptr<SettableWork> work = std::make_shared<SettableWork>();
+  std::shared_ptr<MpiWork> work = std::make_shared<MpiWork>();
 
   // Engine-private. (`start` is kept after it ran: its captures own buffers.)
   bool started = false;
   std::vector<MPI_Request> requests;
   bool orphaned = false;
+  // Whoever sets `busy` (engine or waiter) may touch requests/finished.
+  std::atomic<bool> busy{false};
+  bool finished = false;  // requests completed and the Work completed
 };
 
 class MpiEngine;
@@ -126,6 +150,10 @@ class MpiEngine {
   MpiEngine& operator=(const MpiEngine&) = delete;
 
   bool direct_post() const { return direct_post_; }
+
+  // Tests `op`'s requests once from the calling thread unless another thread
+  // is testing it; completes its Work when done. Returns whether it is done.
+  static bool TryProgress(MpiOp& op);
 
   // Starts `op` (on this thread under direct post, else queued in order) and
   // returns its Work. Fails the Work with kFailedPrecondition when the
@@ -156,6 +184,8 @@ class MpiEngine {
   // Tests every active op once; true when any completed.
   bool Progress();
   void FailOp(MpiOp& op, absl::Status status);
+  // REQUIRES: the caller holds op.busy. Tests once; true when finished.
+  static bool TestOnce(MpiOp& op);
 
   const bool direct_post_;
   absl::Mutex mu_;

@@ -45,7 +45,8 @@ TEST(MpiFaultTest, UnmatchedRecvTimesOutAndBreaksTheCommunicator) {
   auto t = Tensor::Zeros({4}, DType::kF32);
   ASSERT_TRUE(t.ok());
   const absl::Time start = absl::Now();
-  absl::Status s = comm->Recv(*t, (comm->rank() + 1) % comm->size(), 999)->Wait(Deadline(absl::Seconds(20)));
+  absl::Status s =
+      comm->Recv(*t, (comm->rank() + 1) % comm->size(), 999)->Wait(Deadline(absl::Seconds(20)));
   const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "MPI_Irecv")) << s;
@@ -152,8 +153,8 @@ TEST(MpiBroadcastStringTest, FromEveryRoot) {
 }
 
 TEST(MpiBroadcastStringTest, BadRoot) {
-  auto got = BroadcastString(TestSession(), "x", TestSession().world_size(),
-                             Deadline(absl::Seconds(5)));
+  auto got =
+      BroadcastString(TestSession(), "x", TestSession().world_size(), Deadline(absl::Seconds(5)));
   EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << got.status();
 }
 

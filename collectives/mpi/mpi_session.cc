@@ -26,10 +26,9 @@ void HalfReduce(void* in, void* inout, int* len, MPI_Datatype* /*datatype*/) {
 
 template <DType kDType>
 absl::Status CreateHalfOps(MPI_Op (&ops)[4]) {
-  MPI_User_function* fns[4] = {&HalfReduce<kDType, ReduceKind::kSum>,
-                               &HalfReduce<kDType, ReduceKind::kProd>,
-                               &HalfReduce<kDType, ReduceKind::kMin>,
-                               &HalfReduce<kDType, ReduceKind::kMax>};
+  MPI_User_function* fns[4] = {
+      &HalfReduce<kDType, ReduceKind::kSum>, &HalfReduce<kDType, ReduceKind::kProd>,
+      &HalfReduce<kDType, ReduceKind::kMin>, &HalfReduce<kDType, ReduceKind::kMax>};
   for (int i = 0; i < 4; ++i) {
     if (int rc = MPI_Op_create(fns[i], /*commute=*/1, &ops[i]); rc != MPI_SUCCESS) {
       return MpiError(rc, "MPI_Op_create");
@@ -49,10 +48,14 @@ MpiThreadLevel LevelOf(int provided) {
 
 absl::string_view ToString(MpiThreadLevel level) {
   switch (level) {
-    case MpiThreadLevel::kSingle: return "single";
-    case MpiThreadLevel::kFunneled: return "funneled";
-    case MpiThreadLevel::kSerialized: return "serialized";
-    case MpiThreadLevel::kMultiple: return "multiple";
+    case MpiThreadLevel::kSingle:
+      return "single";
+    case MpiThreadLevel::kFunneled:
+      return "funneled";
+    case MpiThreadLevel::kSerialized:
+      return "serialized";
+    case MpiThreadLevel::kMultiple:
+      return "multiple";
   }
   return "invalid";
 }
@@ -73,7 +76,8 @@ absl::StatusOr<std::unique_ptr<MpiSession>> MpiSession::Create(const Options& op
   if (initialized) {
     MPI_Query_thread(&provided);
   } else {
-    const int required = options.request_thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_SERIALIZED;
+    const int required =
+        options.request_thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_SERIALIZED;
     if (int rc = MPI_Init_thread(nullptr, nullptr, required, &provided); rc != MPI_SUCCESS) {
       return absl::FailedPreconditionError(
           absl::StrCat("MPI_Init_thread failed (error ", rc, "); run under mpirun/mpiexec"));
@@ -96,13 +100,14 @@ absl::StatusOr<std::unique_ptr<MpiSession>> MpiSession::Create(const Options& op
   if (has_tag_ub && tag_ub != nullptr) session->tag_ub_ = *static_cast<int*>(tag_ub);
   BRAID_RETURN_IF_ERROR(CreateHalfOps<DType::kF16>(session->half_ops_[0]));
   BRAID_RETURN_IF_ERROR(CreateHalfOps<DType::kBF16>(session->half_ops_[1]));
-  const bool direct = session->thread_level_ == MpiThreadLevel::kMultiple &&
-                      options.request_thread_multiple;
+  const bool direct =
+      session->thread_level_ == MpiThreadLevel::kMultiple && options.request_thread_multiple;
   session->engine_ = std::make_unique<MpiEngine>(direct);
 
   // The session's own communicator, duplicated without blocking so set-up
   // honours init_timeout.
-  auto state = std::make_shared<MpiCommState>("session", session->world_rank_, session->world_size_);
+  auto state =
+      std::make_shared<MpiCommState>("session", session->world_rank_, session->world_size_);
   BRAID_RETURN_IF_ERROR(
       DuplicateComm(*session->engine_, MPI_COMM_WORLD, state, options.init_timeout));
   session->session_comm_ = std::move(state);
@@ -150,12 +155,18 @@ void MpiSession::AbortJob(const absl::Status& reason, int exit_code) {
 
 MPI_Datatype MpiSession::Datatype(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return MPI_FLOAT;
-    case DType::kF16: return MPI_UINT16_T;
-    case DType::kBF16: return MPI_UINT16_T;
-    case DType::kI32: return MPI_INT32_T;
-    case DType::kI64: return MPI_INT64_T;
-    case DType::kU8: return MPI_UINT8_T;
+    case DType::kF32:
+      return MPI_FLOAT;
+    case DType::kF16:
+      return MPI_UINT16_T;
+    case DType::kBF16:
+      return MPI_UINT16_T;
+    case DType::kI32:
+      return MPI_INT32_T;
+    case DType::kI64:
+      return MPI_INT64_T;
+    case DType::kU8:
+      return MPI_UINT8_T;
   }
   return MPI_BYTE;
 }
@@ -164,10 +175,18 @@ MPI_Op MpiSession::Operator(DType dtype, ReduceOp op) const {
   int kind = 0;
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAvg: kind = 0; break;
-    case ReduceOp::kProd: kind = 1; break;
-    case ReduceOp::kMin: kind = 2; break;
-    case ReduceOp::kMax: kind = 3; break;
+    case ReduceOp::kAvg:
+      kind = 0;
+      break;
+    case ReduceOp::kProd:
+      kind = 1;
+      break;
+    case ReduceOp::kMin:
+      kind = 2;
+      break;
+    case ReduceOp::kMax:
+      kind = 3;
+      break;
   }
   if (dtype == DType::kF16) return half_ops_[0][kind];
   if (dtype == DType::kBF16) return half_ops_[1][kind];
@@ -178,9 +197,8 @@ MPI_Op MpiSession::Operator(DType dtype, ReduceOp op) const {
 absl::StatusOr<std::string> BroadcastString(MpiSession& session, std::string value_on_root,
                                             int root, absl::Time deadline) {
   if (root < 0 || root >= session.world_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("BroadcastString: root ", root,
-                                                   " is not a rank of a world of ",
-                                                   session.world_size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "BroadcastString: root ", root, " is not a rank of a world of ", session.world_size()));
   }
   const std::shared_ptr<MpiCommState>& comm = session.session_comm();
   auto length = std::make_shared<int64_t>(static_cast<int64_t>(value_on_root.size()));

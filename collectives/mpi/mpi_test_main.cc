@@ -1,6 +1,7 @@
 // main() of the mpi test binaries: one MpiSession for the process, then the
 // tests. `--braid_mpi_serialized` asks for MPI_THREAD_SERIALIZED, so the
-// progress-thread-only model is tested too.
+// progress-thread-only model is tested too; `--braid_mpi_finalize_timeout_s=N`
+// shortens how long the session waits for stuck requests before MPI_Abort.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,10 +30,17 @@ absl::Duration ScaledTimeout(absl::Duration d) {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   braid::collectives::MpiSession::Options options;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--braid_mpi_serialized") == 0) options.request_thread_multiple = false;
-  }
   options.finalize_timeout = braid::collectives::testing::ScaledTimeout(absl::Seconds(20));
+  constexpr char kFinalizeFlag[] = "--braid_mpi_finalize_timeout_s=";
+  for (int i = 1; i < argc; ++i) {
+    int seconds = 0;
+    if (std::strcmp(argv[i], "--braid_mpi_serialized") == 0)
+      options.request_thread_multiple = false;
+    if (std::strncmp(argv[i], kFinalizeFlag, sizeof(kFinalizeFlag) - 1) == 0 &&
+        absl::SimpleAtoi(argv[i] + sizeof(kFinalizeFlag) - 1, &seconds)) {
+      options.finalize_timeout = absl::Seconds(seconds);
+    }
+  }
   auto session = braid::collectives::MpiSession::Create(options);
   if (!session.ok()) {
     std::fprintf(stderr, "MpiSession::Create: %s\n", session.status().ToString().c_str());

@@ -29,12 +29,18 @@ constexpr absl::Duration kWatchdogInterval = absl::Milliseconds(10);
 
 ncclDataType_t NcclType(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return ncclFloat32;
-    case DType::kF16: return ncclFloat16;
-    case DType::kBF16: return ncclBfloat16;
-    case DType::kI32: return ncclInt32;
-    case DType::kI64: return ncclInt64;
-    case DType::kU8: return ncclUint8;
+    case DType::kF32:
+      return ncclFloat32;
+    case DType::kF16:
+      return ncclFloat16;
+    case DType::kBF16:
+      return ncclBfloat16;
+    case DType::kI32:
+      return ncclInt32;
+    case DType::kI64:
+      return ncclInt64;
+    case DType::kU8:
+      return ncclUint8;
   }
   return ncclUint8;
 }
@@ -42,10 +48,14 @@ ncclDataType_t NcclType(DType dtype) {
 ncclRedOp_t NcclOp(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAvg: return ncclSum;  // avg: sum, then a divide kernel
-    case ReduceOp::kProd: return ncclProd;
-    case ReduceOp::kMin: return ncclMin;
-    case ReduceOp::kMax: return ncclMax;
+    case ReduceOp::kAvg:
+      return ncclSum;  // avg: sum, then a divide kernel
+    case ReduceOp::kProd:
+      return ncclProd;
+    case ReduceOp::kMin:
+      return ncclMin;
+    case ReduceOp::kMax:
+      return ncclMax;
   }
   return ncclSum;
 }
@@ -82,13 +92,14 @@ absl::Status CheckTensor(const NcclCore& core, const Tensor& t, absl::string_vie
   if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat(what, " is undefined"));
   if (!t.device().is_cuda()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, " is a CPU tensor; nccl takes CUDA tensors: send CPU tensors through tcp or mpi "
-              "(e.g. DeviceDispatchCommunicator with \"cpu:tcp,cuda:nccl\")"));
+        what,
+        " is a CPU tensor; nccl takes CUDA tensors: send CPU tensors through tcp or mpi "
+        "(e.g. DeviceDispatchCommunicator with \"cpu:tcp,cuda:nccl\")"));
   }
   if (t.device().index != core.device()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is on cuda:", t.device().index,
-                                                   " but this communicator uses cuda:",
-                                                   core.device()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is on cuda:", t.device().index,
+                     " but this communicator uses cuda:", core.device()));
   }
   if (!t.is_contiguous()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not contiguous; call Contiguous()"));
@@ -106,16 +117,16 @@ absl::Status CheckPair(const NcclCore& core, const Tensor& in, const Tensor& out
                                                    runtime::ToString(out.dtype())));
   }
   if (out.numel() != out_numel) {
-    return absl::InvalidArgumentError(absl::StrCat("output has ", out.numel(),
-                                                   " elements, expected ", out_numel));
+    return absl::InvalidArgumentError(
+        absl::StrCat("output has ", out.numel(), " elements, expected ", out_numel));
   }
   return absl::OkStatus();
 }
 
 std::shared_ptr<Work> Failed(const NcclCore& core, absl::string_view op, const absl::Status& s) {
-  return SettableWork::Done(absl::Status(
-      s.code(), absl::StrCat(op, " on nccl '", core.name(), "' rank ", core.rank(), "/",
-                             core.size(), ": ", s.message())));
+  return SettableWork::Done(
+      absl::Status(s.code(), absl::StrCat(op, " on nccl '", core.name(), "' rank ", core.rank(),
+                                          "/", core.size(), ": ", s.message())));
 }
 
 // A device copy of `t` when it overlaps `other` (enqueued on the stream).
@@ -205,8 +216,8 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
     BRAID_RETURN_IF_ERROR(options.store->Wait({key}, deadline));
     BRAID_ASSIGN_OR_RETURN(std::string bytes, options.store->Get(key, deadline));
     if (bytes.size() != sizeof(id)) {
-      return absl::DataLossError(absl::StrCat("nccl unique id under '", key, "' has ",
-                                              bytes.size(), " bytes, expected ", sizeof(id)));
+      return absl::DataLossError(absl::StrCat("nccl unique id under '", key, "' has ", bytes.size(),
+                                              " bytes, expected ", sizeof(id)));
     }
     std::memcpy(&id, bytes.data(), sizeof(id));
   }
@@ -214,14 +225,14 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
   auto core = std::make_shared<NcclCore>(options.store_prefix, options.rank, options.size, device,
                                          options.op_timeout);
   ncclConfig_t config = NonBlockingConfig();
-  absl::Status s = FromNccl(
-      ncclCommInitRankConfig(&core->comm, options.size, id, options.rank, &config),
-      "ncclCommInitRankConfig");
+  absl::Status s =
+      FromNccl(ncclCommInitRankConfig(&core->comm, options.size, id, options.rank, &config),
+               "ncclCommInitRankConfig");
   if (s.ok()) s = WaitReady(core->comm, "ncclCommInitRankConfig", deadline);
   if (!s.ok()) {
     if (core->comm != nullptr) core->Abort(absl::AbortedError("init failed"));
-    return absl::UnavailableError(absl::StrCat("nccl backend: creating the communicator failed: ",
-                                               s.message()));
+    return absl::UnavailableError(
+        absl::StrCat("nccl backend: creating the communicator failed: ", s.message()));
   }
   BRAID_RETURN_IF_ERROR(FinishCore(*core));
   return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(std::move(core), 0));
@@ -269,19 +280,19 @@ std::shared_ptr<Work> NcclCommunicator::ReduceScatter(const Tensor& input, const
                        ? CheckPair(c, input, output, input.numel() / size())
                        : absl::InvalidArgumentError("input numel is not a multiple of size()");
   if (!s.ok()) return Failed(c, "ncclReduceScatter", s);
-  return c.Launch(c.OpName(absl::StrCat("ncclReduceScatter(", ToString(op), ")")), {input, output},
-                  [&](std::vector<Tensor>& keep) -> absl::Status {
-                    const bool in_place = static_cast<char*>(input.raw_data()) +
-                                              rank() * output.nbytes() ==
-                                          output.raw_data();
-                    BRAID_ASSIGN_OR_RETURN(Tensor send, in_place ? absl::StatusOr<Tensor>(input)
-                                                                 : Unaliased(c, input, output, keep));
-                    BRAID_RETURN_IF_ERROR(FromNccl(
-                        ncclReduceScatter(send.raw_data(), output.raw_data(), output.numel(),
-                                          NcclType(input.dtype()), NcclOp(op), c.comm, c.stream),
-                        "ncclReduceScatter", c.comm));
-                    return DivideIfAvg(c, op, output);
-                  });
+  return c.Launch(
+      c.OpName(absl::StrCat("ncclReduceScatter(", ToString(op), ")")), {input, output},
+      [&](std::vector<Tensor>& keep) -> absl::Status {
+        const bool in_place =
+            static_cast<char*>(input.raw_data()) + rank() * output.nbytes() == output.raw_data();
+        BRAID_ASSIGN_OR_RETURN(Tensor send, in_place ? absl::StatusOr<Tensor>(input)
+                                                     : Unaliased(c, input, output, keep));
+        BRAID_RETURN_IF_ERROR(
+            FromNccl(ncclReduceScatter(send.raw_data(), output.raw_data(), output.numel(),
+                                       NcclType(input.dtype()), NcclOp(op), c.comm, c.stream),
+                     "ncclReduceScatter", c.comm));
+        return DivideIfAvg(c, op, output);
+      });
 }
 
 std::shared_ptr<Work> NcclCommunicator::AllGather(const Tensor& input, const Tensor& output) {
@@ -289,22 +300,24 @@ std::shared_ptr<Work> NcclCommunicator::AllGather(const Tensor& input, const Ten
   if (absl::Status s = CheckPair(c, input, output, input.numel() * size()); !s.ok()) {
     return Failed(c, "ncclAllGather", s);
   }
-  return c.Launch(c.OpName("ncclAllGather"), {input, output}, [&](std::vector<Tensor>& keep) -> absl::Status {
-    const bool in_place =
-        static_cast<char*>(output.raw_data()) + rank() * input.nbytes() == input.raw_data();
-    BRAID_ASSIGN_OR_RETURN(Tensor send, in_place ? absl::StatusOr<Tensor>(input)
-                                                 : Unaliased(c, input, output, keep));
-    return FromNccl(ncclAllGather(send.raw_data(), output.raw_data(), input.numel(),
-                                  NcclType(input.dtype()), c.comm, c.stream),
-                    "ncclAllGather", c.comm);
-  });
+  return c.Launch(
+      c.OpName("ncclAllGather"), {input, output}, [&](std::vector<Tensor>& keep) -> absl::Status {
+        const bool in_place =
+            static_cast<char*>(output.raw_data()) + rank() * input.nbytes() == input.raw_data();
+        BRAID_ASSIGN_OR_RETURN(Tensor send, in_place ? absl::StatusOr<Tensor>(input)
+                                                     : Unaliased(c, input, output, keep));
+        return FromNccl(ncclAllGather(send.raw_data(), output.raw_data(), input.numel(),
+                                      NcclType(input.dtype()), c.comm, c.stream),
+                        "ncclAllGather", c.comm);
+      });
 }
 
 std::shared_ptr<Work> NcclCommunicator::Broadcast(const Tensor& tensor, int root) {
   NcclCore& c = *core_;
   absl::Status s = CheckTensor(c, tensor, "tensor");
   if (s.ok() && (root < 0 || root >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("root ", root, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("root ", root, " is not a rank of a group of ", size()));
   }
   if (!s.ok()) return Failed(c, "ncclBroadcast", s);
   return c.Launch(c.OpName("ncclBroadcast"), {tensor}, [&](std::vector<Tensor>&) {
@@ -319,31 +332,33 @@ std::shared_ptr<Work> NcclCommunicator::Reduce(const Tensor& input, const Tensor
   NcclCore& c = *core_;
   absl::Status s = CheckTensor(c, input, "input");
   if (s.ok() && (root < 0 || root >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("root ", root, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("root ", root, " is not a rank of a group of ", size()));
   }
   const bool is_root = rank() == root;
   if (s.ok() && is_root) s = CheckPair(c, input, output, input.numel());
   if (!s.ok()) return Failed(c, "ncclReduce", s);
   Tensor recv = is_root ? output : Tensor();
-  return c.Launch(c.OpName(absl::StrCat("ncclReduce(", ToString(op), ")")), {input, recv},
-                  [&](std::vector<Tensor>& keep) -> absl::Status {
-                    Tensor send = input;
-                    if (is_root && input.raw_data() != recv.raw_data()) {
-                      BRAID_ASSIGN_OR_RETURN(send, Unaliased(c, input, recv, keep));
-                    }
-                    BRAID_RETURN_IF_ERROR(FromNccl(
-                        ncclReduce(send.raw_data(), is_root ? recv.raw_data() : nullptr,
-                                   input.numel(), NcclType(input.dtype()), NcclOp(op), root,
-                                   c.comm, c.stream),
-                        "ncclReduce", c.comm));
-                    return is_root ? DivideIfAvg(c, op, recv) : absl::OkStatus();
-                  });
+  return c.Launch(
+      c.OpName(absl::StrCat("ncclReduce(", ToString(op), ")")), {input, recv},
+      [&](std::vector<Tensor>& keep) -> absl::Status {
+        Tensor send = input;
+        if (is_root && input.raw_data() != recv.raw_data()) {
+          BRAID_ASSIGN_OR_RETURN(send, Unaliased(c, input, recv, keep));
+        }
+        BRAID_RETURN_IF_ERROR(
+            FromNccl(ncclReduce(send.raw_data(), is_root ? recv.raw_data() : nullptr, input.numel(),
+                                NcclType(input.dtype()), NcclOp(op), root, c.comm, c.stream),
+                     "ncclReduce", c.comm));
+        return is_root ? DivideIfAvg(c, op, recv) : absl::OkStatus();
+      });
 }
 
 std::shared_ptr<Work> NcclCommunicator::AllToAll(const Tensor& input, const Tensor& output) {
   const int n = size();
   if (input.numel() % n != 0) {
-    return Failed(*core_, "AllToAll", absl::InvalidArgumentError("input numel is not a multiple of size()"));
+    return Failed(*core_, "AllToAll",
+                  absl::InvalidArgumentError("input numel is not a multiple of size()"));
   }
   std::vector<int64_t> counts(n, input.numel() / n);
   return AllToAllV(input, counts, output, counts);
@@ -357,7 +372,8 @@ std::shared_ptr<Work> NcclCommunicator::AllToAllV(const Tensor& input,
   const int n = size();
   absl::Status s = CheckPair(c, input, output, output.numel());
   int64_t send_total = 0, recv_total = 0;
-  if (s.ok() && (static_cast<int>(send_counts.size()) != n || static_cast<int>(recv_counts.size()) != n)) {
+  if (s.ok() &&
+      (static_cast<int>(send_counts.size()) != n || static_cast<int>(recv_counts.size()) != n)) {
     s = absl::InvalidArgumentError("send_counts and recv_counts need one entry per rank");
   }
   for (int j = 0; s.ok() && j < n; ++j) {
@@ -404,7 +420,8 @@ std::shared_ptr<Work> NcclCommunicator::Send(const Tensor& tensor, int peer, int
   NcclCore& c = *core_;
   absl::Status s = CheckTensor(c, tensor, "tensor");
   if (s.ok() && (peer < 0 || peer >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
   }
   if (!s.ok()) return Failed(c, "ncclSend", s);
   return c.QueueP2P(c.OpName(absl::StrCat("ncclSend(to ", peer, ", tag ", tag, ")")), true, tensor,
@@ -415,7 +432,8 @@ std::shared_ptr<Work> NcclCommunicator::Recv(const Tensor& tensor, int peer, int
   NcclCore& c = *core_;
   absl::Status s = CheckTensor(c, tensor, "tensor");
   if (s.ok() && (peer < 0 || peer >= size())) {
-    s = absl::InvalidArgumentError(absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
+    s = absl::InvalidArgumentError(
+        absl::StrCat("peer ", peer, " is not a rank of a group of ", size()));
   }
   if (!s.ok()) return Failed(c, "ncclRecv", s);
   return c.QueueP2P(c.OpName(absl::StrCat("ncclRecv(from ", peer, ", tag ", tag, ")")), false,
@@ -425,9 +443,9 @@ std::shared_ptr<Work> NcclCommunicator::Recv(const Tensor& tensor, int peer, int
 std::shared_ptr<Work> NcclCommunicator::Barrier() {
   NcclCore& c = *core_;
   return c.Launch(c.OpName("Barrier (1-element ncclAllReduce)"), {}, [&c](std::vector<Tensor>&) {
-    return FromNccl(ncclAllReduce(c.barrier_buffer, c.barrier_buffer, 1, ncclInt32, ncclSum,
-                                  c.comm, c.stream),
-                    "ncclAllReduce", c.comm);
+    return FromNccl(
+        ncclAllReduce(c.barrier_buffer, c.barrier_buffer, 1, ncclInt32, ncclSum, c.comm, c.stream),
+        "ncclAllReduce", c.comm);
   });
 }
 
@@ -492,17 +510,18 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::Shrink(
 }
 
 void NcclCommunicator::Abort(absl::Status reason) {
-  core_->Abort(absl::AbortedError(absl::StrCat("nccl '", core_->name(), "' aborted: ",
-                                               reason.message())));
+  core_->Abort(
+      absl::AbortedError(absl::StrCat("nccl '", core_->name(), "' aborted: ", reason.message())));
 }
 
 absl::Status RegisterNcclBackend(CommunicatorFactory& factory) {
-  return factory.Register("nccl", [](const CommunicatorOptions& options)
-                                      -> absl::StatusOr<std::unique_ptr<Communicator>> {
-    BRAID_ASSIGN_OR_RETURN(std::unique_ptr<NcclCommunicator> comm,
-                           NcclCommunicator::Create(options));
-    return std::unique_ptr<Communicator>(std::move(comm));
-  });
+  return factory.Register(
+      "nccl",
+      [](const CommunicatorOptions& options) -> absl::StatusOr<std::unique_ptr<Communicator>> {
+        BRAID_ASSIGN_OR_RETURN(std::unique_ptr<NcclCommunicator> comm,
+                               NcclCommunicator::Create(options));
+        return std::unique_ptr<Communicator>(std::move(comm));
+      });
 }
 
 }  // namespace braid::collectives

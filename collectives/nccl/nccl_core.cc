@@ -17,11 +17,13 @@ absl::Status FromNccl(ncclResult_t result, absl::string_view what, ncclComm_t co
   }
   switch (result) {
     case ncclInvalidArgument:
-    case ncclInvalidUsage: return absl::InvalidArgumentError(msg);
+    case ncclInvalidUsage:
+      return absl::InvalidArgumentError(msg);
     case ncclRemoteError:
     case ncclSystemError:
       return absl::AbortedError(absl::StrCat(msg, "; a peer or the network failed: recover"));
-    default: return absl::InternalError(msg);
+    default:
+      return absl::InternalError(msg);
   }
 }
 
@@ -207,15 +209,17 @@ void NcclCore::FlushP2PLocked() {
     const runtime::Tensor& t = p.tensor;
     ncclDataType_t type = ncclUint8;  // bytes: NCCL p2p needs no element type
     const size_t bytes = t.nbytes();
-    s = p.is_send ? FromNccl(ncclSend(t.raw_data(), bytes, type, p.peer, comm, stream), "ncclSend", comm)
-                  : FromNccl(ncclRecv(t.raw_data(), bytes, type, p.peer, comm, stream), "ncclRecv", comm);
+    s = p.is_send
+            ? FromNccl(ncclSend(t.raw_data(), bytes, type, p.peer, comm, stream), "ncclSend", comm)
+            : FromNccl(ncclRecv(t.raw_data(), bytes, type, p.peer, comm, stream), "ncclRecv", comm);
   }
   absl::Status end = FromNccl(ncclGroupEnd(), "ncclGroupEnd", comm);
   if (s.ok()) s = end;
   if (s.ok()) s = WaitReady(comm, "grouped ncclSend/ncclRecv", absl::Now() + op_timeout_);
   for (QueuedP2P& p : batch) {
     absl::Status r = s.ok() ? RecordLocked(p.work, p.deadline, {p.tensor}) : s;
-    if (!r.ok()) p.work->Complete(absl::Status(r.code(), absl::StrCat(p.work->name(), ": ", r.message())));
+    if (!r.ok())
+      p.work->Complete(absl::Status(r.code(), absl::StrCat(p.work->name(), ": ", r.message())));
   }
 }
 

@@ -84,7 +84,11 @@ struct QueuedP2P {
 class NcclCore : public std::enable_shared_from_this<NcclCore> {
  public:
   NcclCore(std::string name, int rank, int size, int device, absl::Duration op_timeout)
-      : name_(std::move(name)), rank_(rank), size_(size), device_(device), op_timeout_(op_timeout) {}
+      : name_(std::move(name)),
+        rank_(rank),
+        size_(size),
+        device_(device),
+        op_timeout_(op_timeout) {}
   ~NcclCore();
 
   // Set once by the creator before use.
@@ -103,8 +107,9 @@ class NcclCore : public std::enable_shared_from_this<NcclCore> {
   // records the completion event and tracks the op. `enqueue` appends any
   // temporary device buffer it uses to its argument, which stays alive until
   // the GPU is done. Fails the Work with kFailedPrecondition when broken.
-  std::shared_ptr<Work> Launch(std::string name, std::vector<runtime::Tensor> keep_alive,
-                               const std::function<absl::Status(std::vector<runtime::Tensor>&)>& enqueue)
+  std::shared_ptr<Work> Launch(
+      std::string name, std::vector<runtime::Tensor> keep_alive,
+      const std::function<absl::Status(std::vector<runtime::Tensor>&)>& enqueue)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Queues a Send/Recv (launched by FlushP2P).
   std::shared_ptr<Work> QueueP2P(std::string name, bool is_send, const runtime::Tensor& tensor,

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "collectives/tcp/shm_ring.h"
 #include "collectives/tcp/socket_util.h"
 #include "collectives/tcp/transport.h"
 #include "runtime/status_macros.h"
@@ -112,6 +113,8 @@ absl::Status TcpTransport::Bootstrap() {
     }
   }
 
+  addresses[rank] = Address{options_.host, port};
+
   // 3. Connect to lower ranks and say hello.
   std::vector<int> fds(size, -1);
   absl::Cleanup close_fds = [&fds] {
@@ -172,6 +175,17 @@ absl::Status TcpTransport::Bootstrap() {
     }
   }
 
+  // 6. Shared memory with same-host peers.
+  std::vector<std::unique_ptr<ShmRing>> tx(size);
+  std::vector<std::unique_ptr<ShmRing>> rx(size);
+  if (options_.shm_ring_bytes > 0) {
+    std::vector<bool> same_host(size, false);
+    for (int r = 0; r < size; ++r) {
+      same_host[r] = r != rank && addresses[r].host == options_.host;
+    }
+    BRAID_RETURN_IF_ERROR(SetUpSharedMemory(fds, same_host, &tx, &rx));
+  }
+
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
@@ -192,6 +206,11 @@ absl::Status TcpTransport::Bootstrap() {
     p->fd = fds[r];
     fds[r] = -1;
     p->assembler = std::make_unique<FrameAssembler>(steady);
+    if (tx[r] != nullptr && rx[r] != nullptr) {
+      p->tx = std::move(tx[r]);
+      p->rx = std::move(rx[r]);
+      has_shm_ = true;
+    }
     p->last_rx = now;
     ev.events = EPOLLIN;
     ev.data.u64 = static_cast<uint64_t>(r);
@@ -203,6 +222,66 @@ absl::Status TcpTransport::Bootstrap() {
   }
   last_tick_ = now;
   last_heartbeat_ = now;
+  return absl::OkStatus();
+}
+
+absl::Status TcpTransport::SetUpSharedMemory(const std::vector<int>& fds,
+                                             const std::vector<bool>& same_host,
+                                             std::vector<std::unique_ptr<ShmRing>>* tx,
+                                             std::vector<std::unique_ptr<ShmRing>>* rx) {
+  const int rank = options_.rank;
+  const int size = options_.size;
+  const absl::Time deadline = options_.connect_deadline;
+  auto name = [this](int src, int dst) {
+    return absl::StrCat("/braid-", absl::Hex(world_id_), "-", src, "-", dst);
+  };
+  // Every name this rank created or opened is unlinked on the way out, even
+  // on errors, so nothing is left in /dev/shm.
+  std::vector<std::string> to_unlink;
+  absl::Cleanup unlink = [&to_unlink] {
+    for (const std::string& n : to_unlink) ShmRing::Unlink(n);
+  };
+  std::vector<char> mine(size, '0');
+  for (int r = 0; r < size; ++r) {
+    if (!same_host[r]) continue;
+    absl::StatusOr<std::unique_ptr<ShmRing>> ring =
+        ShmRing::Create(name(rank, r), options_.shm_ring_bytes);
+    if (ring.ok()) {
+      (*tx)[r] = std::move(*ring);
+      to_unlink.push_back(name(rank, r));
+      mine[r] = '1';
+    }  // else this pair stays on TCP
+  }
+  std::vector<char> theirs(size, '0');
+  for (int r = 0; r < size; ++r) {
+    if (same_host[r]) BRAID_RETURN_IF_ERROR(WriteFully(fds[r], &mine[r], 1, deadline));
+  }
+  for (int r = 0; r < size; ++r) {
+    if (same_host[r]) BRAID_RETURN_IF_ERROR(ReadFully(fds[r], &theirs[r], 1, deadline));
+  }
+  std::vector<char> mapped(size, '0');
+  for (int r = 0; r < size; ++r) {
+    if (mine[r] != '1' || theirs[r] != '1') continue;
+    absl::StatusOr<std::unique_ptr<ShmRing>> ring = ShmRing::Open(name(r, rank));
+    to_unlink.push_back(name(r, rank));
+    if (ring.ok()) {
+      (*rx)[r] = std::move(*ring);
+      mapped[r] = '1';
+    }
+  }
+  // Both directions or neither: a pair uses rings only when both sides mapped.
+  for (int r = 0; r < size; ++r) {
+    if (same_host[r]) BRAID_RETURN_IF_ERROR(WriteFully(fds[r], &mapped[r], 1, deadline));
+  }
+  for (int r = 0; r < size; ++r) {
+    if (!same_host[r]) continue;
+    char peer_mapped = '0';
+    BRAID_RETURN_IF_ERROR(ReadFully(fds[r], &peer_mapped, 1, deadline));
+    if (peer_mapped != '1' || mapped[r] != '1') {
+      (*tx)[r].reset();
+      (*rx)[r].reset();
+    }
+  }
   return absl::OkStatus();
 }
 

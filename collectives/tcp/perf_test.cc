@@ -3,6 +3,7 @@
 // latency at 2 and 4 ranks, printed per rank 0. The interleaved comparison
 // with Open MPI and Gloo belongs to bench/collectives_bench.
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <vector>
 
@@ -20,12 +21,21 @@ using namespace braid::collectives::tcp::testing;
 
 class TcpPerfTest : public ::testing::TestWithParam<int> {};
 
-TEST_P(TcpPerfTest, AllReduceBusBandwidthAndLatency) {
+void Measure(int world, bool shm);
+
+// Shared memory between same-host ranks (the default) and plain TCP, run
+// back to back.
+TEST_P(TcpPerfTest, SharedMemory) { Measure(GetParam(), true); }
+TEST_P(TcpPerfTest, PlainTcp) { Measure(GetParam(), false); }
+
+void Measure(int world, bool shm) {
   StoreFixture store = StartStore(absl::Seconds(300));
-  auto r = braid::testing::RunRanks(GetParam(), [&](int rank, int n) {
+  auto r = braid::testing::RunRanks(world, [&](int rank, int n) {
     auto client = ConnectStore();
     ASSERT_TRUE(client.ok()) << client.status();
-    auto comm = MakeComm(client->get(), rank, n);
+    CommSpec spec;
+    if (!shm) DisableSharedMemory(spec);
+    auto comm = MakeComm(client->get(), rank, n, spec);
     ASSERT_TRUE(comm.ok()) << comm.status();
     const absl::Time deadline = absl::Now() + absl::Seconds(200);
     for (int64_t bytes : {int64_t{8}, int64_t{4096}, int64_t{1} << 20, int64_t{16} << 20,
@@ -44,7 +54,8 @@ TEST_P(TcpPerfTest, AllReduceBusBandwidthAndLatency) {
       const double p50 = us[us.size() / 2];
       const double busbw = bytes / (p50 * 1e-6) * 2.0 * (n - 1) / n / 1e9;
       if (rank == 0) {
-        std::printf("tcp all-reduce n=%d bytes=%lld p50=%.1f us busbw=%.3f GB/s\n", n,
+        std::printf("%s all-reduce n=%d bytes=%lld p50=%.1f us busbw=%.3f GB/s\n",
+                    shm ? "shm" : "tcp", n,
                     static_cast<long long>(bytes), p50, busbw);
       }
     }

@@ -64,6 +64,7 @@ absl::StatusOr<std::unique_ptr<TcpCommunicator>> TcpCommunicator::Create(
   t.heartbeat_misses = tcp.heartbeat_misses;
   t.frame_payload_bytes = std::max<size_t>(8, static_cast<size_t>(tcp.segment_bytes) / 8 * 8);
   t.checksum = tcp.checksum;
+  t.shm_ring_bytes = static_cast<size_t>(tcp.shm_ring_bytes);
   BRAID_ASSIGN_OR_RETURN(std::shared_ptr<TcpTransport> transport, TcpTransport::Create(t));
   std::vector<int> members(options.size);
   for (int r = 0; r < options.size; ++r) members[r] = r;

@@ -80,6 +80,12 @@ absl::StatusOr<TcpOptions> ParseTcpOptions(const CommunicatorOptions& options) {
     } else if (key == "checksum") {
       if (value != "0" && value != "1") return BadValue(key, value, "0 or 1");
       out.checksum = value == "1";
+    } else if (key == "shm_ring_bytes") {
+      if (!absl::SimpleAtoi(value, &n) || n < 0 || n > (int64_t{1} << 30) ||
+          (n != 0 && (n < 65536 || (n & (n - 1)) != 0))) {
+        return BadValue(key, value, "0, or a power of two in [65536, 1 GiB]");
+      }
+      out.shm_ring_bytes = n;
     } else if (key == "host") {
       out.host = value;
     } else if (key == "generation") {
@@ -88,7 +94,7 @@ absl::StatusOr<TcpOptions> ParseTcpOptions(const CommunicatorOptions& options) {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown tcp backend option \"", key,
           "\"; known: allreduce_algorithm, small_allreduce_bytes, segment_bytes, "
-          "heartbeat_interval_ms, heartbeat_misses, checksum, host, generation"));
+          "heartbeat_interval_ms, heartbeat_misses, checksum, shm_ring_bytes, host, generation"));
     }
   }
   if (out.host.empty()) out.host = DefaultHost();

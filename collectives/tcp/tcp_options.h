@@ -19,6 +19,10 @@
 //   "host"                    the address published for peers to connect to;
 //                             default: this host's name resolved to IPv4, or
 //                             127.0.0.1 when it does not resolve.
+//   "shm_ring_bytes"          peers that publish the same host exchange
+//                             frames through shared-memory rings of this
+//                             many bytes per direction (a power of two);
+//                             "0" keeps them on TCP; default 2097152.
 //   "generation"              extra component of the store keys, so a
 //                             restarted job never meets an old one's
 //                             addresses; default "0".
@@ -48,6 +52,7 @@ struct TcpOptions {
   absl::Duration heartbeat_interval = absl::Milliseconds(100);
   int heartbeat_misses = 10;
   bool checksum = false;
+  int64_t shm_ring_bytes = 2 << 20;
   std::string host;  // resolved at parse time when not given
   std::string generation = "0";
   absl::Duration op_timeout = absl::Minutes(5);

@@ -54,6 +54,12 @@ absl::StatusOr<std::unique_ptr<TcpCommunicator>> MakeComm(runtime::Store* store,
   return TcpCommunicator::Create(o);
 }
 
+void DisableSharedMemory(CommSpec& spec) {
+  // (swap, not operator=: gcc 12 warns falsely on a short literal assignment)
+  std::string zero(1, '0');
+  spec.backend_options["shm_ring_bytes"].swap(zero);
+}
+
 absl::Duration Bound(absl::Duration d) { return d * braid::testing::TimeoutScale(); }
 
 }  // namespace braid::collectives::tcp::testing

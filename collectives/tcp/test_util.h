@@ -34,6 +34,9 @@ struct CommSpec {
   bool deterministic = false;
 };
 
+// Keeps every pair of ranks on plain TCP (no shared-memory rings).
+void DisableSharedMemory(CommSpec& spec);
+
 // In a child: the world communicator over `store`.
 absl::StatusOr<std::unique_ptr<TcpCommunicator>> MakeComm(runtime::Store* store, int rank,
                                                            int size, const CommSpec& spec = {});

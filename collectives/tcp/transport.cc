@@ -122,11 +122,44 @@ void TcpTransport::SendAbort(const std::vector<int>& dsts, uint64_t comm_id, int
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
 }
 
+ssize_t TcpTransport::WriteSome(Peer& p, const iovec* iov, int iovcnt) {
+  if (p.tx == nullptr) {
+    msghdr msg = {};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    return sendmsg(p.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    const size_t n = p.tx->Write(iov[i].iov_base, iov[i].iov_len);
+    total += n;
+    if (n < iov[i].iov_len) break;
+  }
+  if (total > 0 && p.tx->TakeDoorbell()) {
+    const char bell = 0;
+    [[maybe_unused]] ssize_t rc = send(p.fd, &bell, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  if (total == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return static_cast<ssize_t>(total);
+}
+
+void TcpTransport::WaitWritable(Peer& p, int max_ms) {
+  if (p.tx != nullptr) {
+    p.tx->WaitForSpace(absl::Milliseconds(max_ms));
+    return;
+  }
+  pollfd pfd = {p.fd, POLLOUT, 0};
+  poll(&pfd, 1, max_ms);
+}
+
 void TcpTransport::FlushPendingNonBlocking(Peer& p) {
   p.send_mu.AssertHeld();
   while (!p.pending_out.empty()) {
-    const ssize_t n = send(p.fd, p.pending_out.data(), p.pending_out.size(),
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
+    iovec iov = {p.pending_out.data(), p.pending_out.size()};
+    const ssize_t n = WriteSome(p, &iov, 1);
     if (n <= 0) return;
     p.pending_out.erase(0, static_cast<size_t>(n));
   }
@@ -159,8 +192,7 @@ absl::Status TcpTransport::Send(int dst, FrameHeader header, const uint8_t* data
     if (p.pending_out.empty()) break;
     absl::Status why = interrupted();
     if (!why.ok()) return why;
-    pollfd pfd = {p.fd, POLLOUT, 0};
-    poll(&pfd, 1, kSendSliceMs);
+    WaitWritable(p, kSendSliceMs);
   }
   size_t sent_total = 0;
   bool first = true;
@@ -188,10 +220,7 @@ absl::Status TcpTransport::Send(int dst, FrameHeader header, const uint8_t* data
         const size_t off = done - kFrameHeaderBytes;
         iov[iovcnt++] = {const_cast<uint8_t*>(data + sent_total + off), n - off};
       }
-      msghdr msg = {};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = static_cast<size_t>(iovcnt);
-      const ssize_t w = sendmsg(p.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t w = WriteSome(p, iov, iovcnt);
       if (w > 0) {
         done += static_cast<size_t>(w);
         continue;
@@ -219,8 +248,7 @@ absl::Status TcpTransport::Send(int dst, FrameHeader header, const uint8_t* data
         }
         return why;
       }
-      pollfd pfd = {p.fd, POLLOUT, 0};
-      poll(&pfd, 1, kSendSliceMs);
+      WaitWritable(p, kSendSliceMs);
     }
     sent_total += n;
   }
@@ -231,7 +259,18 @@ void TcpTransport::Run() {
   pthread_setname_np(pthread_self(), "braid-tcp-io");
   epoll_event events[64];
   while (!stop_.load()) {
-    const int n = epoll_wait(epoll_fd_, events, 64, kTickMs);
+    int timeout_ms = kTickMs;
+    if (has_shm_) {
+      DrainRings(absl::Now());
+      // Arm, then look again: a producer either sees the flag and rings the
+      // doorbell, or wrote before the look and we do not sleep.
+      for (auto& p : peers_) {
+        if (p == nullptr || p->rx == nullptr || p->failed.load()) continue;
+        p->rx->ArmDoorbell();
+        if (p->rx->Readable() > 0) timeout_ms = 0;
+      }
+    }
+    const int n = epoll_wait(epoll_fd_, events, 64, timeout_ms);
     const absl::Time now = absl::Now();
     bool woken = false;
     for (int i = 0; i < n; ++i) {
@@ -255,8 +294,63 @@ void TcpTransport::Run() {
   Shutdown();
 }
 
+void TcpTransport::DrainRings(absl::Time now) {
+  for (int r = 0; r < options_.size; ++r) {
+    Peer* p = peers_[r].get();
+    if (p == nullptr || p->rx == nullptr || p->failed.load()) continue;
+    DrainRing(r, now);
+  }
+}
+
+void TcpTransport::DrainRing(int peer, absl::Time now) {
+  Peer& p = *peers_[peer];
+  size_t budget = kReadBudgetBytes;
+  while (budget > 0 && !p.failed.load()) {
+    absl::Span<uint8_t> buf = p.assembler->NextBuffer();
+    const size_t n = p.rx->Read(buf.data(), std::min(buf.size(), budget));
+    if (n == 0) {
+      if (buf.empty()) {
+        if (std::unique_ptr<Frame> f = p.assembler->TakeFrame()) {
+          Dispatch(peer, std::move(f));
+          continue;
+        }
+      }
+      return;
+    }
+    p.last_rx = now;
+    budget -= n;
+    absl::Status s = p.assembler->Commit(n);
+    if (!s.ok()) {
+      FailPeer(peer, s);
+      return;
+    }
+    if (std::unique_ptr<Frame> f = p.assembler->TakeFrame()) Dispatch(peer, std::move(f));
+  }
+}
+
 void TcpTransport::ReadPeer(int peer, absl::Time now) {
   Peer& p = *peers_[peer];
+  if (p.rx != nullptr) {
+    // Doorbells, or the end of the connection: the ring's frames come first
+    // (a goodbye in the ring must be seen before the EOF).
+    char sink[256];
+    ssize_t n;
+    while ((n = recv(p.fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0) {
+    }
+    const int err = errno;
+    DrainRing(peer, now);
+    if (n == 0 && p.closed.load()) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p.fd, nullptr);
+      p.in_epoll = false;
+      shutdown(p.fd, SHUT_RDWR);
+    } else if (n == 0) {
+      FailPeer(peer, absl::AbortedError("its connection closed without a goodbye (the process "
+                                        "died or was killed)"));
+    } else if (err != EAGAIN && err != EINTR) {
+      FailPeer(peer, ErrnoStatus(absl::StatusCode::kAborted, "its connection failed", err));
+    }
+    return;
+  }
   size_t budget = kReadBudgetBytes;
   while (budget > 0 && !p.failed.load()) {
     absl::Span<uint8_t> buf = p.assembler->NextBuffer();
@@ -411,15 +505,23 @@ void TcpTransport::Shutdown() {
   // connection and could destroy the goodbye).
   const absl::Time deadline = absl::Now() + absl::Milliseconds(200);
   const std::string bye = EncodeControlFrame(FrameKind::kGoodbye, options_.rank, 0, 0, "", false);
-  for (auto& p : peers_) {
+  std::vector<PendingAbort> aborts;
+  {
+    absl::MutexLock lock(&mu_);
+    aborts.swap(pending_aborts_);  // queued just before the end: they go first
+  }
+  for (int r = 0; r < options_.size; ++r) {
+    Peer* p = peers_[r].get();
     if (p == nullptr || p->failed.load()) continue;
     absl::MutexLock lock(&p->send_mu);
+    for (const PendingAbort& a : aborts) {
+      if (a.dst == r) p->pending_out.append(a.frame);
+    }
     p->pending_out.append(bye);
     while (!p->pending_out.empty() && absl::Now() < deadline) {
       FlushPendingNonBlocking(*p);
       if (p->pending_out.empty()) break;
-      pollfd pfd = {p->fd, POLLOUT, 0};
-      poll(&pfd, 1, PollTimeoutMs(deadline, kSendSliceMs));
+      WaitWritable(*p, PollTimeoutMs(deadline, kSendSliceMs));
     }
     shutdown(p->fd, SHUT_WR);
   }

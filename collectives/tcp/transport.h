@@ -13,8 +13,12 @@
 //   3. Connect to every lower rank and send kHello (src rank, world id, size).
 //   4. Accept every higher rank, check its kHello (world id, size, rank not
 //      seen before; anything else is dropped), reply kHelloAck.
-//   5. Read the kHelloAck of every lower rank. Close the listener, switch the
-//      sockets to non-blocking and start the progress thread.
+//   5. Read the kHelloAck of every lower rank. Close the listener.
+//   6. With every peer that published the same host (and shm_ring_bytes > 0):
+//      create this rank's outgoing ring, exchange a one-byte "created" mark,
+//      open the peer's ring, exchange a one-byte "mapped" mark, unlink both
+//      names (shm_ring.h). Then switch the sockets to non-blocking and start
+//      the progress thread.
 // Every step is bounded by connect_deadline: kUnavailable when a peer cannot
 // be reached, kDeadlineExceeded when the store or a handshake runs out of time.
 //
@@ -24,6 +28,9 @@
 //     is busy computing), assembles frames and delivers them to inboxes; it
 //     sends heartbeats, declares silent peers hung, sends queued abort frames
 //     and times out posted receives.
+//   - Same-host peers exchange the same frame bytes through shared-memory
+//     rings (shm_ring.h) instead of the socket; the socket then carries only
+//     doorbells, and its end still reports the peer's death.
 //   - Senders (the communicators' executor threads) write frames themselves
 //     under the peer's send lock, waiting for POLLOUT in short slices so an
 //     abort or a dead peer stops them within ~2 ms. A frame left half-written
@@ -37,6 +44,9 @@
 // Thread-safety: all public methods are thread-safe.
 #ifndef BRAID_COLLECTIVES_TCP_TRANSPORT_H_
 #define BRAID_COLLECTIVES_TCP_TRANSPORT_H_
+
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -53,6 +63,7 @@
 #include "absl/time/time.h"
 #include "collectives/tcp/frame.h"
 #include "collectives/tcp/inbox.h"
+#include "collectives/tcp/shm_ring.h"
 #include "runtime/store.h"
 
 namespace braid::collectives::tcp {
@@ -71,6 +82,9 @@ struct TransportOptions {
   int heartbeat_misses = 10;
   size_t frame_payload_bytes = 512 * 1024;  // largest payload sent per frame
   bool checksum = false;
+  // Peers that published the same host use shared-memory rings (shm_ring.h)
+  // of this many bytes per direction; 0 keeps every pair on TCP.
+  size_t shm_ring_bytes = 2u << 20;
 };
 
 class TcpTransport {
@@ -119,6 +133,10 @@ class TcpTransport {
     std::string pending_out ABSL_GUARDED_BY(send_mu);
     std::atomic<bool> failed{false};  // died, hung, reset or sent garbage
     std::atomic<bool> closed{false};  // said goodbye, or we shut it down
+    // Same-host peers: the frame streams go through these rings instead of
+    // the socket, which then carries only doorbell bytes (and the EOF).
+    std::unique_ptr<ShmRing> tx;  // written under send_mu
+    std::unique_ptr<ShmRing> rx;  // read by the progress thread
     // Progress thread only.
     std::unique_ptr<FrameAssembler> assembler;
     absl::Time last_rx;
@@ -139,6 +157,16 @@ class TcpTransport {
   void Shutdown();
   // Writes as much of peer's pending bytes as the socket takes now.
   static void FlushPendingNonBlocking(Peer& p);
+  // sendmsg, or a write into the peer's ring (-1/EAGAIN when full).
+  static ssize_t WriteSome(Peer& p, const iovec* iov, int iovcnt);
+  // Waits up to max_ms for the socket or ring to take more bytes.
+  static void WaitWritable(Peer& p, int max_ms);
+  void DrainRings(absl::Time now);
+  void DrainRing(int peer, absl::Time now);
+  // Bootstrap step 6: rings with every same-host peer (bootstrap.cc).
+  absl::Status SetUpSharedMemory(const std::vector<int>& fds, const std::vector<bool>& same_host,
+                                 std::vector<std::unique_ptr<ShmRing>>* tx,
+                                 std::vector<std::unique_ptr<ShmRing>>* rx);
 
   const TransportOptions options_;
   const uint64_t world_id_;
@@ -148,6 +176,7 @@ class TcpTransport {
   std::thread progress_thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> stale_frames_{0};
+  bool has_shm_ = false;  // set before the progress thread starts
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Inbox>> inboxes_ ABSL_GUARDED_BY(mu_);

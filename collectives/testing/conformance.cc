@@ -34,13 +34,18 @@ T FromDouble(double v) {
 // `v` as stored in `dtype` and read back.
 double RoundTo(DType dtype, double v) {
   switch (dtype) {
-    case DType::kF32: return static_cast<double>(static_cast<float>(v));
-    case DType::kF16: return static_cast<double>(static_cast<float>(runtime::Half(static_cast<float>(v))));
+    case DType::kF32:
+      return static_cast<double>(static_cast<float>(v));
+    case DType::kF16:
+      return static_cast<double>(static_cast<float>(runtime::Half(static_cast<float>(v))));
     case DType::kBF16:
       return static_cast<double>(static_cast<float>(runtime::BFloat16(static_cast<float>(v))));
-    case DType::kI32: return static_cast<double>(static_cast<int32_t>(v));
-    case DType::kI64: return static_cast<double>(static_cast<int64_t>(v));
-    case DType::kU8: return static_cast<double>(static_cast<uint8_t>(static_cast<int64_t>(v)));
+    case DType::kI32:
+      return static_cast<double>(static_cast<int32_t>(v));
+    case DType::kI64:
+      return static_cast<double>(static_cast<int64_t>(v));
+    case DType::kU8:
+      return static_cast<double>(static_cast<uint8_t>(static_cast<int64_t>(v)));
   }
   return v;
 }
@@ -48,12 +53,16 @@ double RoundTo(DType dtype, double v) {
 // Relative (and absolute) tolerance: a few units in the last place.
 double Tolerance(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return 1e-6;
-    case DType::kF16: return 2e-3;
-    case DType::kBF16: return 1.6e-2;
+    case DType::kF32:
+      return 1e-6;
+    case DType::kF16:
+      return 2e-3;
+    case DType::kBF16:
+      return 1.6e-2;
     case DType::kI32:
     case DType::kI64:
-    case DType::kU8: return 0.0;
+    case DType::kU8:
+      return 0.0;
   }
   return 0.0;
 }
@@ -62,11 +71,15 @@ double Tolerance(DType dtype) {
 int64_t Modulus(DType dtype) {
   switch (dtype) {
     case DType::kU8:
-    case DType::kBF16: return 251;
-    case DType::kF16: return 2039;
-    case DType::kF32: return int64_t{1} << 20;
+    case DType::kBF16:
+      return 251;
+    case DType::kF16:
+      return 2039;
+    case DType::kF32:
+      return int64_t{1} << 20;
     case DType::kI32:
-    case DType::kI64: return int64_t{1} << 30;
+    case DType::kI64:
+      return int64_t{1} << 30;
   }
   return 251;
 }
@@ -79,14 +92,13 @@ absl::Status Mismatch(const std::string& what, absl::string_view detail) {
 
 // "AllReduce(sum, f16, count=7, in-place) on rank 1/4 (backend mpi, epoch 0)".
 std::string Describe(Communicator& comm, absl::string_view op) {
-  return absl::StrCat(op, " on rank ", comm.rank(), "/", comm.size(), " (backend ",
-                      comm.backend(), ", epoch ", comm.epoch(), ")");
+  return absl::StrCat(op, " on rank ", comm.rank(), "/", comm.size(), " (backend ", comm.backend(),
+                      ", epoch ", comm.epoch(), ")");
 }
 
 absl::StatusOr<Tensor> MakeTensor(const std::vector<double>& values, DType dtype,
                                   runtime::Device device) {
-  BRAID_ASSIGN_OR_RETURN(Tensor host,
-                         Tensor::Empty({static_cast<int64_t>(values.size())}, dtype));
+  BRAID_ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({static_cast<int64_t>(values.size())}, dtype));
   runtime::VisitDType(dtype, [&]<typename T>() {
     T* p = host.data<T>();
     for (size_t i = 0; i < values.size(); ++i) p[i] = FromDouble<T>(values[i]);
@@ -108,9 +120,8 @@ absl::Status WaitFor(const std::shared_ptr<Work>& work, const std::string& what,
   absl::Status s = work->Wait(absl::Now() + options.op_timeout);
   if (s.ok()) return s;
   absl::Status out(s.code(), absl::StrCat(what, " failed: ", s.message()));
-  s.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  s.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -161,13 +172,15 @@ std::vector<Case> BuildCases(Communicator& comm, const ConformanceOptions& o) {
   std::vector<bool> places = {false};
   if (o.in_place) places.push_back(true);
 
-  if (o.argument_errors) add("argument errors", [&comm, &o] { return CheckArgumentErrors(comm, o); });
+  if (o.argument_errors)
+    add("argument errors", [&comm, &o] { return CheckArgumentErrors(comm, o); });
   add("barrier", [&comm, &o] { return CheckBarrier(comm, o); });
   for (DType dt : o.dtypes) {
     for (ReduceOp op : o.ops) {
       for (int64_t c : o.counts) {
         for (bool ip : places) {
-          add("allreduce", [&comm, &o, dt, op, c, ip] { return CheckAllReduce(comm, dt, op, c, ip, o); });
+          add("allreduce",
+              [&comm, &o, dt, op, c, ip] { return CheckAllReduce(comm, dt, op, c, ip, o); });
           add("reducescatter",
               [&comm, &o, dt, op, c, ip] { return CheckReduceScatter(comm, dt, op, c, ip, o); });
         }
@@ -206,9 +219,8 @@ std::vector<Case> BuildCases(Communicator& comm, const ConformanceOptions& o) {
           [&comm, &o, dt, big] { return CheckAllReduce(comm, dt, ReduceOp::kSum, big, false, o); });
     }
     for (ReduceOp op : o.ops) {
-      add("allreduce large", [&comm, &o, op, big] {
-        return CheckAllReduce(comm, DType::kF32, op, big, true, o);
-      });
+      add("allreduce large",
+          [&comm, &o, op, big] { return CheckAllReduce(comm, DType::kF32, op, big, true, o); });
     }
     const int64_t per_rank = std::max<int64_t>(1, big / n);
     add("reducescatter large", [&comm, &o, per_rank] {
@@ -255,10 +267,18 @@ double ReductionReference(DType dtype, ReduceOp op, int world_size, int64_t inde
     const double x = ReductionInput(dtype, op, r, index);
     switch (op) {
       case ReduceOp::kSum:
-      case ReduceOp::kAvg: acc += x; break;
-      case ReduceOp::kProd: acc *= x; break;
-      case ReduceOp::kMin: acc = std::min(acc, x); break;
-      case ReduceOp::kMax: acc = std::max(acc, x); break;
+      case ReduceOp::kAvg:
+        acc += x;
+        break;
+      case ReduceOp::kProd:
+        acc *= x;
+        break;
+      case ReduceOp::kMin:
+        acc = std::min(acc, x);
+        break;
+      case ReduceOp::kMax:
+        acc = std::max(acc, x);
+        break;
     }
   }
   if (op == ReduceOp::kAvg) {
@@ -279,8 +299,7 @@ double MovementValue(DType dtype, int64_t a, int64_t b, int64_t index) {
 
 absl::Status CheckAllReduce(Communicator& comm, DType dtype, ReduceOp op, int64_t count,
                             bool in_place, const ConformanceOptions& o) {
-  const std::string what =
-      Describe(comm, Label("AllReduce", ToString(op), dtype, count, in_place));
+  const std::string what = Describe(comm, Label("AllReduce", ToString(op), dtype, count, in_place));
   std::vector<double> in(count), expected(count);
   for (int64_t i = 0; i < count; ++i) {
     in[i] = ReductionInput(dtype, op, comm.rank(), i);
@@ -303,7 +322,8 @@ absl::Status CheckReduceScatter(Communicator& comm, DType dtype, ReduceOp op,
   const int64_t c = count_per_rank, r = comm.rank();
   std::vector<double> in(c * comm.size()), expected(c);
   for (size_t i = 0; i < in.size(); ++i) in[i] = ReductionInput(dtype, op, comm.rank(), i);
-  for (int64_t k = 0; k < c; ++k) expected[k] = ReductionReference(dtype, op, comm.size(), r * c + k);
+  for (int64_t k = 0; k < c; ++k)
+    expected[k] = ReductionReference(dtype, op, comm.size(), r * c + k);
   BRAID_ASSIGN_OR_RETURN(Tensor input, MakeTensor(in, dtype, o.device));
   Tensor output;
   if (in_place) {
@@ -315,8 +335,8 @@ absl::Status CheckReduceScatter(Communicator& comm, DType dtype, ReduceOp op,
   return Compare(what, dtype, output, expected);
 }
 
-absl::Status CheckAllGather(Communicator& comm, DType dtype, int64_t count_per_rank,
-                            bool in_place, const ConformanceOptions& o) {
+absl::Status CheckAllGather(Communicator& comm, DType dtype, int64_t count_per_rank, bool in_place,
+                            const ConformanceOptions& o) {
   const std::string what = Describe(comm, Label("AllGather", "", dtype, count_per_rank, in_place));
   const int64_t c = count_per_rank, r = comm.rank(), n = comm.size();
   std::vector<double> in(c), expected(c * n);
@@ -410,8 +430,7 @@ absl::Status CheckAllToAllV(Communicator& comm, DType dtype, int64_t scale,
   BRAID_ASSIGN_OR_RETURN(
       Tensor output,
       MakeTensor(Sentinel(dtype, static_cast<int64_t>(expected.size())), dtype, o.device));
-  BRAID_RETURN_IF_ERROR(
-      WaitFor(comm.AllToAllV(input, send_counts, output, recv_counts), what, o));
+  BRAID_RETURN_IF_ERROR(WaitFor(comm.AllToAllV(input, send_counts, output, recv_counts), what, o));
   return Compare(what, dtype, output, expected);
 }
 
@@ -437,7 +456,8 @@ absl::Status CheckSendRecvRing(Communicator& comm, DType dtype, int64_t count,
     BRAID_ASSIGN_OR_RETURN(recvs[t], MakeTensor(Sentinel(dtype, count_of(tag)), dtype, o.device));
   }
   const std::string what = Describe(
-      comm, Label("Send/Recv ring", absl::StrCat("to ", next, ", from ", prev), dtype, count, false));
+      comm,
+      Label("Send/Recv ring", absl::StrCat("to ", next, ", from ", prev), dtype, count, false));
   std::shared_ptr<Work> recv_work[2];
   const int order[2] = {o.out_of_order_tags ? 1 : 0, o.out_of_order_tags ? 0 : 1};
   for (int t : order) recv_work[t] = comm.Recv(recvs[t], prev, kTags[t]);
@@ -466,12 +486,12 @@ absl::Status CheckSplit(Communicator& comm, const ConformanceOptions& o) {
   const int r = comm.rank(), n = comm.size();
   auto color_of = [n](int g) { return (n > 2 && g == n - 1) ? -1 : g % 2; };
   const int color = color_of(r);
-  const std::string what =
-      Describe(comm, absl::StrCat("Split(color=", color, ", key=", -r, ")"));
+  const std::string what = Describe(comm, absl::StrCat("Split(color=", color, ", key=", -r, ")"));
   absl::StatusOr<std::unique_ptr<Communicator>> sub =
       comm.Split(color, -r, absl::Now() + o.op_timeout);
   if (!sub.ok()) {
-    return absl::Status(sub.status().code(), absl::StrCat(what, " failed: ", sub.status().message()));
+    return absl::Status(sub.status().code(),
+                        absl::StrCat(what, " failed: ", sub.status().message()));
   }
   if (color < 0) {
     if (*sub != nullptr) return Mismatch(what, "color < 0 must give a null communicator");
@@ -526,9 +546,9 @@ absl::Status CheckArgumentErrors(Communicator& comm, const ConformanceOptions& o
                               Describe(comm, "ReduceScatter(input not divisible by size)"), o));
     std::vector<int64_t> bad_counts(n, 1);  // sums to n, but input holds 4 elements
     bad_counts[0] = 5;
-    BRAID_RETURN_IF_ERROR(ExpectInvalidArgument(
-        comm.AllToAllV(four, bad_counts, four, bad_counts),
-        Describe(comm, "AllToAllV(send counts exceed the input)"), o));
+    BRAID_RETURN_IF_ERROR(
+        ExpectInvalidArgument(comm.AllToAllV(four, bad_counts, four, bad_counts),
+                              Describe(comm, "AllToAllV(send counts exceed the input)"), o));
   }
   return absl::OkStatus();
 }

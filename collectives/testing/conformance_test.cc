@@ -35,8 +35,10 @@ class LoopbackCommunicator final : public Communicator {
     absl::Status s = Copy(in, out);
     if (s.ok() && bug_ == Bug::kCorruptAllReduceElement3 && out.numel() > 3) {
       auto slot = out.Slice(0, 3, 4);
-      if (slot.ok()) s = slot->Fill(99);
-      else s = slot.status();
+      if (slot.ok())
+        s = slot->Fill(99);
+      else
+        s = slot.status();
     }
     return SettableWork::Done(s);
   }
@@ -61,8 +63,10 @@ class LoopbackCommunicator final : public Communicator {
     return SettableWork::Done(Copy(in, out));
   }
   std::shared_ptr<Work> AllToAllV(const Tensor& in, absl::Span<const int64_t> send_counts,
-                                  const Tensor& out, absl::Span<const int64_t> recv_counts) override {
-    if (send_counts.size() != 1 || send_counts[0] != recv_counts[0] || send_counts[0] > in.numel()) {
+                                  const Tensor& out,
+                                  absl::Span<const int64_t> recv_counts) override {
+    if (send_counts.size() != 1 || send_counts[0] != recv_counts[0] ||
+        send_counts[0] > in.numel()) {
       return Invalid();
     }
     auto src = in.Slice(0, 0, send_counts[0]);

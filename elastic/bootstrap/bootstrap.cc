@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<StoreServer>> HostStore(const BootstrapPlan& plan
 // What to tell the user when the store at `address` cannot be used.
 absl::Status ExplainStoreFailure(const absl::Status& status, StoreMode mode,
                                  const std::string& address, absl::Duration timeout) {
+  timeout = absl::Trunc(timeout, absl::Milliseconds(100));
   if (status.code() == absl::StatusCode::kUnauthenticated) {
     return Annotate(status, absl::StrCat("the store at ", address,
                                          " refused this rank's BRAID_JOB_TOKEN: every rank needs "
@@ -108,17 +109,22 @@ absl::Status ExplainStoreFailure(const absl::Status& status, StoreMode mode,
 //   2. under mpirun, rank 0 broadcasts "ok|address|token" (or "error|why"
 //      so the others fail at once instead of timing out);
 //   3. every rank, the host included, connects a StoreClient.
-absl::Status SetUpStore(const BootstrapPlan& plan, const runtime::Config& config,
-                        MpiRuntime* mpi, absl::Time deadline, std::unique_ptr<StoreServer>* server,
+absl::Status SetUpStore(const BootstrapPlan& plan, const runtime::Config& config, MpiRuntime* mpi,
+                        absl::Time deadline, std::unique_ptr<StoreServer>* server,
                         std::unique_ptr<runtime::Store>* store, std::string* address) {
   std::string token = plan.job_token;
   *address = plan.store_address;
   absl::Status host_status;
   if (plan.host_store) {
+    absl::StatusOr<std::unique_ptr<StoreServer>> hosted;
     if (token.empty()) {
-      BRAID_ASSIGN_OR_RETURN(token, RandomToken());
+      // A failure still reaches the others through the broadcast below.
+      absl::StatusOr<std::string> fresh = RandomToken();
+      if (fresh.ok()) token = *fresh;
+      hosted = fresh.ok() ? HostStore(plan, config, token) : fresh.status();
+    } else {
+      hosted = HostStore(plan, config, token);
     }
-    absl::StatusOr<std::unique_ptr<StoreServer>> hosted = HostStore(plan, config, token);
     if (hosted.ok()) {
       *server = std::move(*hosted);
       *address = (*server)->address();
@@ -131,7 +137,7 @@ absl::Status SetUpStore(const BootstrapPlan& plan, const runtime::Config& config
     std::string message;
     if (plan.host_store) {
       message = host_status.ok() ? absl::StrCat("ok|", *address, "|", token)
-                                 : absl::StrCat("error|", host_status.ToString());
+                                 : absl::StrCat("error|", host_status.message());
     }
     absl::StatusOr<std::string> received = mpi->BroadcastString(message, 0, deadline);
     if (!received.ok()) {
@@ -139,13 +145,12 @@ absl::Status SetUpStore(const BootstrapPlan& plan, const runtime::Config& config
     }
     std::vector<std::string> parts = absl::StrSplit(*received, absl::MaxSplits('|', 2));
     if (parts.size() == 2 && parts[0] == "error") {
-      return plan.host_store ? host_status
-                             : absl::UnavailableError(absl::StrCat(
-                                   "rank 0 could not host the store: ", parts[1]));
+      // parts[1] reads "rank 0 could not host the store on ...".
+      return plan.host_store ? host_status : absl::UnavailableError(parts[1]);
     }
     if (parts.size() != 3 || parts[0] != "ok") {
-      return absl::InternalError(absl::StrCat("malformed store address from rank 0: '",
-                                              *received, "'"));
+      return absl::InternalError(
+          absl::StrCat("malformed store address from rank 0: '", *received, "'"));
     }
     *address = parts[1];
     token = parts[2];
@@ -203,8 +208,7 @@ void Context::LeaveStore() {
   }
   const absl::Time deadline = absl::Now() + shutdown_timeout_;
   const std::string prefix = absl::StrCat(JobPrefix(config_), "bootstrap/left/");
-  absl::Status status =
-      store_->Set(absl::StrCat(prefix, config_.world.global_rank), "", deadline);
+  absl::Status status = store_->Set(absl::StrCat(prefix, config_.world.global_rank), "", deadline);
   if (!status.ok()) {
     BRAID_VLOG(1) << "could not tell the store host this rank is leaving: " << status;
     return;
@@ -268,16 +272,15 @@ absl::StatusOr<std::unique_ptr<Context>> Bootstrap(const BootstrapOptions& optio
   }
 
   BRAID_ASSIGN_OR_RETURN(context->tracer_, runtime::Tracer::Create({.dir = config.trace_dir,
-                                                                   .rank = world.global_rank}));
+                                                                    .rank = world.global_rank}));
   if (!config.unknown_variables.empty() && world.global_rank == 0) {
     BRAID_LOG(WARNING) << "ignoring unknown BRAID_* variables (typo or stale setting?): "
                        << absl::StrJoin(config.unknown_variables, ", ")
                        << "; docs/configuration.md lists the knobs";
   }
 
-  BRAID_RETURN_IF_ERROR(SetUpStore(plan, config, context->mpi_.get(), deadline,
-                                   &context->server_, &context->store_,
-                                   &context->store_address_));
+  BRAID_RETURN_IF_ERROR(SetUpStore(plan, config, context->mpi_.get(), deadline, &context->server_,
+                                   &context->store_, &context->store_address_));
 
   context->factory_ = std::make_unique<collectives::CommunicatorFactory>();
   BRAID_RETURN_IF_ERROR(RegisterBackends(context->mpi_.get(), *context->factory_));
@@ -300,8 +303,8 @@ absl::StatusOr<std::unique_ptr<Context>> Bootstrap(const BootstrapOptions& optio
     absl::StatusOr<std::unique_ptr<collectives::Communicator>> communicator;
     if (bootstrap_internal::IsDispatchSpec(plan.backend)) {
       absl::StatusOr<std::unique_ptr<collectives::DeviceDispatchCommunicator>> dispatch =
-          collectives::DeviceDispatchCommunicator::CreateFromSpec(plan.backend,
-                                                                  *context->factory_, comm_options);
+          collectives::DeviceDispatchCommunicator::CreateFromSpec(plan.backend, *context->factory_,
+                                                                  comm_options);
       if (dispatch.ok()) {
         communicator = std::move(*dispatch);
       } else {

@@ -2,8 +2,10 @@
 // parent hosts, BRAID_STORE_ADDR/BRAID_JOB_TOKEN/RANK/...) and torchrun-style
 // MASTER_ADDR mode (rank 0 hosts). Each rank reads its environment exactly
 // as a launched worker would.
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,8 +38,7 @@ RunRanksOptions LaunchEnv(int ranks, std::map<std::string, std::string> common) 
   options.env["LOCAL_WORLD_SIZE"] = absl::StrCat(ranks);
   options.env["GROUP_RANK"] = "0";
   for (int rank = 0; rank < ranks; ++rank) {
-    options.rank_env.push_back(
-        {{"RANK", absl::StrCat(rank)}, {"LOCAL_RANK", absl::StrCat(rank)}});
+    options.rank_env.push_back({{"RANK", absl::StrCat(rank)}, {"LOCAL_RANK", absl::StrCat(rank)}});
   }
   return options;
 }
@@ -79,8 +80,8 @@ TEST(BootstrapMultirankTest, BraidrunStyleStoreFromTheEnvironment) {
     ASSERT_TRUE(created.ok()) << created.status();
     server = std::move(*created);
     options = LaunchEnv(kRanks, {{"BRAID_STORE_ADDR", server->address()},
-                         {"BRAID_JOB_TOKEN", "job-token-for-test"},
-                         {"BRAID_GENERATION", "3"}});
+                                 {"BRAID_JOB_TOKEN", "job-token-for-test"},
+                                 {"BRAID_GENERATION", "3"}});
   }
   RankResults results = RunRanks(
       kRanks,
@@ -102,8 +103,8 @@ TEST(BootstrapMultirankTest, MasterAddrModeRankZeroHostsTheStore) {
   RunRanksOptions options;
   if (!IsRankProcess()) {
     options = LaunchEnv(kRanks, {{"MASTER_ADDR", "127.0.0.1"},
-                         {"MASTER_PORT", absl::StrCat(braid::testing::PickUnusedPort())},
-                         {"BRAID_JOB_TOKEN", "shared-secret"}});
+                                 {"MASTER_PORT", absl::StrCat(braid::testing::PickUnusedPort())},
+                                 {"BRAID_JOB_TOKEN", "shared-secret"}});
   }
   RankResults results = RunRanks(
       kRanks,
@@ -133,7 +134,9 @@ TEST(BootstrapMultirankTest, OneRankWithTheWrongTokenFailsClearly) {
     absl::StatusOr<std::unique_ptr<StoreServer>> created = StoreServer::Create(server_options);
     ASSERT_TRUE(created.ok()) << created.status();
     server = std::move(*created);
-    options = LaunchEnv(2, {{"BRAID_STORE_ADDR", server->address()}, {"BRAID_JOB_TOKEN", "right"}});
+    options = LaunchEnv(2, {{"BRAID_STORE_ADDR", server->address()}});
+    // Per rank (a variable in both env and rank_env would be set twice).
+    options.rank_env[0]["BRAID_JOB_TOKEN"] = "right";
     options.rank_env[1]["BRAID_JOB_TOKEN"] = "wrong";
   }
   RankResults results = RunRanks(

@@ -6,10 +6,10 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "elastic/bootstrap/bootstrap.h"
 #include "elastic/bootstrap/plan_util.h"
 #include "elastic/store/socket_util.h"
@@ -58,15 +58,16 @@ absl::StatusOr<BootstrapPlan> PlanBootstrap(const runtime::Config& config,
   if (plan.backend.empty()) plan.backend = "tcp";
   const std::vector<std::string> names = bootstrap_internal::BackendNames(plan.backend);
   if (names.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "backend '", plan.backend, "' names no backend; use e.g. tcp, mpi, nccl or "
-        "cpu:tcp,cuda:nccl"));
+    return absl::InvalidArgumentError(absl::StrCat("backend '", plan.backend,
+                                                   "' names no backend; use e.g. tcp, mpi, nccl or "
+                                                   "cpu:tcp,cuda:nccl"));
   }
   plan.mpi_requested = absl::c_linear_search(names, "mpi");
   const bool under_mpirun = world.launcher == runtime::Launcher::kMpirun;
   if (plan.mpi_requested && !mpi_built) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "backend '", plan.backend, "' needs the mpi backend, but braid was built without MPI "
+        "backend '", plan.backend,
+        "' needs the mpi backend, but braid was built without MPI "
         "(BRAID_MPI=OFF or MPI not found at configure time); use --backend=tcp or rebuild"));
   }
   if (plan.mpi_requested && !under_mpirun && world.world_size > 1) {
@@ -105,7 +106,8 @@ absl::StatusOr<BootstrapPlan> PlanBootstrap(const runtime::Config& config,
     if (config.job_token.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "MASTER_ADDR=", world.master_addr, " MASTER_PORT=", world.master_port, " with ",
-          world.world_size, " ranks needs BRAID_JOB_TOKEN (the same secret on every rank), "
+          world.world_size,
+          " ranks needs BRAID_JOB_TOKEN (the same secret on every rank), "
           "e.g. export BRAID_JOB_TOKEN=$(openssl rand -hex 16); or start the job with braidrun"));
     }
     plan.store_mode = StoreMode::kMasterAddr;
@@ -116,13 +118,15 @@ absl::StatusOr<BootstrapPlan> PlanBootstrap(const runtime::Config& config,
     return plan;
   }
   if (under_mpirun) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "launched by mpirun (", world.DebugString(), ") but braid was built without MPI, so "
-        "rank 0 cannot send the store's address: set MASTER_ADDR, MASTER_PORT and "
-        "BRAID_JOB_TOKEN on every rank, or start the job with braidrun"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("launched by mpirun (", world.DebugString(),
+                     ") but braid was built without MPI, so "
+                     "rank 0 cannot send the store's address: set MASTER_ADDR, MASTER_PORT and "
+                     "BRAID_JOB_TOKEN on every rank, or start the job with braidrun"));
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "no store for ", world.DebugString(), ": start the job with braidrun (it sets "
+      "no store for ", world.DebugString(),
+      ": start the job with braidrun (it sets "
       "BRAID_STORE_ADDR and BRAID_JOB_TOKEN) or mpirun, or set MASTER_ADDR, MASTER_PORT and "
       "BRAID_JOB_TOKEN on every rank"));
 }

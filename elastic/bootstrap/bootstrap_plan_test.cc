@@ -26,11 +26,15 @@ TEST(BootstrapPlanTest, SingleProcessHostsItsOwnStoreOnLoopback) {
 }
 
 TEST(BootstrapPlanTest, BraidrunStoreIsUsedAsGiven) {
-  absl::StatusOr<BootstrapPlan> plan = PlanBootstrap(
-      ConfigOf({{"RANK", "2"}, {"WORLD_SIZE", "4"}, {"BRAID_STORE_ADDR", "10.1.2.3:4000"},
-                {"BRAID_JOB_TOKEN", "secret"}, {"MASTER_ADDR", "10.1.2.3"},
-                {"MASTER_PORT", "29500"}, {"BRAID_BACKEND", "tcp"}}),
-      "", true);
+  absl::StatusOr<BootstrapPlan> plan =
+      PlanBootstrap(ConfigOf({{"RANK", "2"},
+                              {"WORLD_SIZE", "4"},
+                              {"BRAID_STORE_ADDR", "10.1.2.3:4000"},
+                              {"BRAID_JOB_TOKEN", "secret"},
+                              {"MASTER_ADDR", "10.1.2.3"},
+                              {"MASTER_PORT", "29500"},
+                              {"BRAID_BACKEND", "tcp"}}),
+                    "", true);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->store_mode, StoreMode::kLauncherStore);
   EXPECT_FALSE(plan->host_store);

@@ -1,7 +1,12 @@
 // elastic::Bootstrap in one process: the single-process world, and the clear
 // errors for a wrong token, an unreachable store and bad backends.
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -109,8 +114,10 @@ TEST(BootstrapSingleTest, WrongTokenIsRefusedWithAHint) {
 
 TEST(BootstrapSingleTest, UnreachableStoreAsksWhetherBraidrunRuns) {
   const std::string address = absl::StrCat("127.0.0.1:", braid::testing::PickUnusedPort());
-  BootstrapOptions options = OptionsFor(
-      {{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"BRAID_STORE_ADDR", address}, {"BRAID_JOB_TOKEN", "t"}});
+  BootstrapOptions options = OptionsFor({{"RANK", "1"},
+                                         {"WORLD_SIZE", "2"},
+                                         {"BRAID_STORE_ADDR", address},
+                                         {"BRAID_JOB_TOKEN", "t"}});
   options.timeout = absl::Seconds(1);
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<Context>> context = Bootstrap(options);

@@ -1,5 +1,6 @@
 // Runs the runtime::Store conformance suite (elastic/store/store_conformance.h)
 // against EtcdStore on a real etcd started on loopback for this binary.
+#include <cstdlib>
 #include <memory>
 
 #include "absl/status/status.h"

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <string_view>
 #include <nlohmann/json.hpp>
 #include <utility>
 

@@ -26,6 +26,18 @@ struct Rendezvous::Snapshot {
   std::set<std::string> alive;
   std::set<std::string> done;
   int64_t revision = 0;  // highest mod_revision under the prefix
+  std::string failed;    // value of P failed, if any
+  int64_t failed_generation = 0;
+
+  // kAborted when the job was marked failed in the state's generation or
+  // later (an older mark is from an earlier job with the same id).
+  absl::Status CheckNotFailed(absl::string_view run_id) const {
+    if (failed.empty() || !exists || failed_generation < state.generation) {
+      return absl::OkStatus();
+    }
+    return absl::AbortedError(absl::StrCat("job '", run_id, "' failed on another node (", failed,
+                                           "); not forming a new round"));
+  }
 };
 
 namespace {
@@ -185,6 +197,12 @@ absl::StatusOr<Rendezvous::Snapshot> Rendezvous::Read(absl::Time deadline) {
       snap.alive.emplace(rest);
     } else if (absl::ConsumePrefix(&rest, "done/")) {
       snap.done.emplace(rest);
+    } else if (rest == "failed") {
+      snap.failed = kv.value;
+      absl::string_view v = kv.value;
+      if (!absl::SimpleAtoi(v.substr(0, v.find(' ')), &snap.failed_generation)) {
+        snap.failed_generation = 0;
+      }
     }
   }
   if (snap.exists && (snap.state.min_nodes != options_.min_nodes ||
@@ -259,6 +277,7 @@ absl::StatusOr<RoundResult> Rendezvous::Join(absl::Time deadline) {
       BRAID_RETURN_IF_ERROR(Swap(snap, init, deadline).status());
       continue;
     }
+    BRAID_RETURN_IF_ERROR(snap.CheckNotFailed(options_.run_id));
     const RoundState& st = snap.state;
     last_seen = st;
     if (now >= deadline) return timed_out(st);
@@ -344,6 +363,7 @@ absl::StatusOr<RoundResult> Rendezvous::Join(absl::Time deadline) {
 absl::StatusOr<bool> Rendezvous::CheckMembership(absl::Time deadline) {
   BRAID_ASSIGN_OR_RETURN(Snapshot snap, Read(deadline));
   if (!snap.exists) return true;
+  BRAID_RETURN_IF_ERROR(snap.CheckNotFailed(options_.run_id));
   const RoundState& st = snap.state;
   if (st.generation != generation_ || st.phase != RoundPhase::kClosed) return true;
   const bool any_dead = std::any_of(st.members.begin(), st.members.end(), [&](const NodeInfo& m) {
@@ -356,6 +376,14 @@ absl::StatusOr<bool> Rendezvous::CheckMembership(absl::Time deadline) {
   next.max_nodes = st.max_nodes;
   BRAID_RETURN_IF_ERROR(Swap(snap, next, deadline).status());
   return true;
+}
+
+absl::Status Rendezvous::MarkFailed(absl::string_view reason, absl::Time deadline) {
+  std::string value = absl::StrCat(generation_, " ", options_.node.node_id, " ", reason);
+  for (char& ch : value) {
+    if (ch == '\n') ch = ' ';
+  }
+  return options_.store->Set(Prefix(options_) + "failed", value, deadline);
 }
 
 absl::StatusOr<bool> Rendezvous::AllDone(absl::Time deadline) {

@@ -13,6 +13,9 @@
 //                     every lease_ttl/3). Lease expiry deletes it.
 //   P done/<node>     the agent finished its work successfully; its leaving
 //                     starts no new round.
+//   P failed          "<generation> <node> <reason>": a static job failed for
+//                     good in that generation; the others stop instead of
+//                     waiting for a round that can never fill.
 //   P membership      the latest closed round for workers to Watch:
 //                     "generation G\nworld_size W\nnode <rank> <id> <host>
 //                     <local_world_size> <first_global_rank>\n..."
@@ -131,12 +134,14 @@ class Rendezvous {
   Rendezvous& operator=(const Rendezvous&) = delete;
 
   // Runs the protocol above until this node is in a closed round, and writes
-  // P membership for it. kDeadlineExceeded at `deadline`.
+  // P membership for it. kDeadlineExceeded at `deadline`; kAborted when
+  // another node marked the job failed in this generation or later.
   absl::StatusOr<RoundResult> Join(absl::Time deadline);
 
   // True when the agent must Join again: the generation moved past the one
   // Join returned, or a member died (then this call opened the next round).
-  // Makes one to three store calls.
+  // kAborted when another node marked the job failed (MarkFailed). Makes one
+  // or two store calls.
   absl::StatusOr<bool> CheckMembership(absl::Time deadline);
 
   // Opens generation + 1 (static jobs restart this way; the other agents see
@@ -152,6 +157,11 @@ class Rendezvous {
   // hosts the store waits for this before it exits, so that the others can
   // still reach the store while they finish (torchrun's exit barrier).
   absl::StatusOr<bool> AllDone(absl::Time deadline);
+
+  // Records that the job failed for good on this node (P failed), so that
+  // Join and CheckMembership of the other agents return kAborted instead of
+  // re-forming. For static jobs, whose rounds cannot close without this node.
+  absl::Status MarkFailed(absl::string_view reason, absl::Time deadline);
 
   // Stops the heartbeat and revokes the lease: the node's alive key goes and
   // the other agents start a new round (unless MarkDone was called).

@@ -279,6 +279,22 @@ TEST_P(RendezvousTest, SlowSurvivorsKeepTheirRanks) {
   EXPECT_EQ(rc2->node_rank, 2);
 }
 
+// A static job that failed for good on one node stops the others.
+TEST_P(RendezvousTest, FailedJobAbortsTheOthers) {
+  Agent a = MakeAgent("a", 2, 2);
+  Agent b = MakeAgent("b", 2, 2);
+  ASSERT_NE(b.rdzv, nullptr);
+  auto fa = std::async(std::launch::async, [&] { return a.rdzv->Join(Deadline()); });
+  ASSERT_TRUE(b.rdzv->Join(Deadline()).ok());
+  ASSERT_TRUE(fa.get().ok());
+  ASSERT_TRUE(b.rdzv->MarkFailed("rank 3 exit code 4", Deadline()).ok());
+  ASSERT_TRUE(b.rdzv->Leave(Deadline()).ok());
+  absl::StatusOr<bool> changed = a.rdzv->CheckMembership(Deadline());
+  ASSERT_EQ(changed.status().code(), absl::StatusCode::kAborted) << changed.status();
+  EXPECT_TRUE(absl::StrContains(changed.status().message(), "rank 3 exit code 4"));
+  EXPECT_EQ(a.rdzv->Join(Deadline()).status().code(), absl::StatusCode::kAborted);
+}
+
 // A node that finished (MarkDone) and left does not disturb the others.
 TEST_P(RendezvousTest, DoneNodeLeavingStartsNoRound) {
   Agent a = MakeAgent("a", 2, 2);

@@ -14,8 +14,8 @@ namespace {
 constexpr char kClientLabel[] = "braid-store-v1 client";
 constexpr char kServerLabel[] = "braid-store-v1 server";
 
-std::string Proof(absl::string_view label, absl::string_view token,
-                  absl::string_view server_nonce, absl::string_view client_nonce) {
+std::string Proof(absl::string_view label, absl::string_view token, absl::string_view server_nonce,
+                  absl::string_view client_nonce) {
   std::string input = absl::StrCat(label, server_nonce, client_nonce);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;

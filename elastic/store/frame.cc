@@ -10,10 +10,9 @@ absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t ma
                          std::string* out) {
   const size_t size = message.ByteSizeLong();
   if (size > max_message_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store message ", message.GetTypeName(), " of ", size,
-                     " bytes exceeds the frame limit of ", max_message_bytes,
-                     " bytes; send smaller values or fewer keys per call"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store message ", message.GetTypeName(), " of ", size, " bytes exceeds the frame limit of ",
+        max_message_bytes, " bytes; send smaller values or fewer keys per call"));
   }
   const size_t start = out->size();
   out->resize(start + kFrameHeaderBytes + size);
@@ -57,8 +56,8 @@ absl::StatusOr<std::optional<std::string>> FrameDecoder::Next() {
   const size_t available = buffer_.size() - consumed_;
   if (available < kFrameHeaderBytes) return std::optional<std::string>();
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + consumed_);
-  const uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) |
-                       uint32_t{p[3]};
+  const uint32_t len =
+      (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
   if (len > max_message_bytes_) {
     error_ = absl::DataLossError(absl::StrCat("store frame announces ", len,
                                               " bytes, over the limit of ", max_message_bytes_,

@@ -4,7 +4,6 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
-
 #include "elastic/store/auth.h"
 #include "elastic/store/proto/store.pb.h"
 #include "elastic/store/socket_util.h"
@@ -128,8 +127,8 @@ TEST(StoreSocketTest, SplitsHostPort) {
   EXPECT_EQ(hp->host, "::1");
   EXPECT_EQ(JoinHostPort("::1", 80), "[::1]:80");
   EXPECT_EQ(JoinHostPort("node1", 80), "node1:80");
-  for (const char* bad : {"", "host", ":80", "host:", "host:0", "host:70000", "[::1]80",
-                          "host:x"}) {
+  for (const char* bad :
+       {"", "host", ":80", "host:", "host:0", "host:70000", "[::1]80", "host:x"}) {
     EXPECT_EQ(SplitHostPort(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }

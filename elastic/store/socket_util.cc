@@ -102,13 +102,13 @@ absl::StatusOr<ScopedFd> ConnectTcp(const HostPort& target, absl::Time deadline)
   const std::string port = absl::StrCat(target.port);
   const int gai = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res);
   if (gai != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve store host '", target.host,
-                                                   "': ", gai_strerror(gai)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve store host '", target.host, "': ", gai_strerror(gai)));
   }
   absl::Status last = absl::UnavailableError(absl::StrCat("no address for ", where));
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
+    ScopedFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd.valid()) {
       last = absl::UnavailableError(absl::StrCat("socket(): ", std::strerror(errno)));
       continue;

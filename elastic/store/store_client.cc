@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 #include <utility>
@@ -43,12 +44,11 @@ class StoreClient::Connection {
 
   // Sends one request (its id is set here) and waits for its response.
   absl::StatusOr<storepb::Response> Call(absl::string_view op, storepb::Request& request,
-                                       absl::Time deadline);
+                                         absl::Time deadline);
 
-  bool broken() {
-    absl::MutexLock lock(&mu_);
-    return !broken_.ok();
-  }
+  // Lock-free so that StoreClient can ask while holding its own mutex
+  // (no nested locking).
+  bool broken() const { return broken_flag_.load(std::memory_order_acquire); }
 
  private:
   struct Pending {
@@ -72,6 +72,7 @@ class StoreClient::Connection {
   std::map<uint64_t, Pending*> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> broken_flag_{false};  // !broken_.ok(), readable without mu_
   std::thread reader_;
 };
 
@@ -92,9 +93,8 @@ absl::Status StoreClient::Connection::Handshake(absl::Time deadline) {
   const std::string where = options_.address;
   absl::StatusOr<std::string> payload = RecvFrame(fd_.get(), &decoder_, deadline);
   if (!payload.ok()) {
-    return absl::Status(payload.status().code(),
-                        absl::StrCat("store handshake with ", where, ": ",
-                                     payload.status().message()));
+    return absl::Status(payload.status().code(), absl::StrCat("store handshake with ", where, ": ",
+                                                              payload.status().message()));
   }
   storepb::ServerHello hello;
   BRAID_RETURN_IF_ERROR(ParseFrame(*payload, &hello, absl::StrCat("ServerHello from ", where)));
@@ -108,16 +108,14 @@ absl::Status StoreClient::Connection::Handshake(absl::Time deadline) {
   storepb::ClientHello answer;
   answer.set_protocol_version(kStoreProtocolVersion);
   answer.set_client_nonce(client_nonce);
-  answer.set_client_proof(
-      ClientAuthProof(options_.job_token, hello.server_nonce(), client_nonce));
+  answer.set_client_proof(ClientAuthProof(options_.job_token, hello.server_nonce(), client_nonce));
   std::string frame;
   BRAID_RETURN_IF_ERROR(AppendFrame(answer, options_.max_message_bytes, &frame));
   BRAID_RETURN_IF_ERROR(SendAll(fd_.get(), frame, deadline));
   payload = RecvFrame(fd_.get(), &decoder_, deadline);
   if (!payload.ok()) {
-    return absl::Status(payload.status().code(),
-                        absl::StrCat("store handshake with ", where, ": ",
-                                     payload.status().message()));
+    return absl::Status(payload.status().code(), absl::StrCat("store handshake with ", where, ": ",
+                                                              payload.status().message()));
   }
   storepb::AuthResult result;
   BRAID_RETURN_IF_ERROR(ParseFrame(*payload, &result, absl::StrCat("AuthResult from ", where)));
@@ -125,9 +123,8 @@ absl::Status StoreClient::Connection::Handshake(absl::Time deadline) {
     return absl::UnauthenticatedError(
         absl::StrCat("store at ", where, " refused this client: ", result.error()));
   }
-  if (!AuthProofsEqual(result.server_proof(), ServerAuthProof(options_.job_token,
-                                                              hello.server_nonce(),
-                                                              client_nonce))) {
+  if (!AuthProofsEqual(result.server_proof(),
+                       ServerAuthProof(options_.job_token, hello.server_nonce(), client_nonce))) {
     return absl::UnauthenticatedError(absl::StrCat(
         "store at ", where,
         " could not prove it knows the job token; not talking to it (wrong address or a "
@@ -140,6 +137,7 @@ void StoreClient::Connection::Break(const absl::Status& why) {
   {
     absl::MutexLock lock(&mu_);
     if (broken_.ok()) broken_ = why;
+    broken_flag_.store(true, std::memory_order_release);
     for (auto& [id, pending] : pending_) {
       pending->error = broken_;
       pending->done = true;
@@ -151,15 +149,14 @@ void StoreClient::Connection::Break(const absl::Status& why) {
 
 void StoreClient::Connection::ReadLoop() {
   while (true) {
-    absl::StatusOr<std::string> payload =
-        RecvFrame(fd_.get(), &decoder_, absl::InfiniteFuture());
+    absl::StatusOr<std::string> payload = RecvFrame(fd_.get(), &decoder_, absl::InfiniteFuture());
     if (!payload.ok()) {
       const absl::StatusCode code = payload.status().code() == absl::StatusCode::kDataLoss
                                         ? absl::StatusCode::kDataLoss
                                         : absl::StatusCode::kUnavailable;
-      Break(absl::Status(code, absl::StrCat("connection to store at ", options_.address,
-                                            " lost: ", payload.status().message(),
-                                            "; the next call reconnects")));
+      Break(absl::Status(
+          code, absl::StrCat("connection to store at ", options_.address,
+                             " lost: ", payload.status().message(), "; the next call reconnects")));
       return;
     }
     storepb::Response response;
@@ -179,8 +176,8 @@ void StoreClient::Connection::ReadLoop() {
 }
 
 absl::StatusOr<storepb::Response> StoreClient::Connection::Call(absl::string_view op,
-                                                              storepb::Request& request,
-                                                              absl::Time deadline) {
+                                                                storepb::Request& request,
+                                                                absl::Time deadline) {
   Pending pending;
   uint64_t id;
   {
@@ -193,12 +190,16 @@ absl::StatusOr<storepb::Response> StoreClient::Connection::Call(absl::string_vie
   std::string frame;
   absl::Status s = AppendFrame(request, options_.max_message_bytes, &frame);
   if (s.ok()) {
-    absl::MutexLock lock(&write_mu_);
-    s = SendAll(fd_.get(), frame, deadline);
+    {
+      absl::MutexLock lock(&write_mu_);
+      s = SendAll(fd_.get(), frame, deadline);
+      // Part of a frame may be on the wire: the stream is unusable, and no
+      // other frame may follow it (it would be read as this one's rest).
+      if (!s.ok()) ::shutdown(fd_.get(), SHUT_RDWR);
+    }
     if (!s.ok()) {
-      // Part of a frame may be on the wire: the stream is unusable.
-      Break(absl::UnavailableError(absl::StrCat("store ", op, " to ", options_.address,
-                                                ": send failed: ", s.message())));
+      Break(absl::UnavailableError(
+          absl::StrCat("store ", op, " to ", options_.address, ": send failed: ", s.message())));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -221,8 +222,7 @@ absl::StatusOr<std::unique_ptr<StoreClient>> StoreClient::Create(
     const StoreClientOptions& options) {
   BRAID_ASSIGN_OR_RETURN(HostPort target, SplitHostPort(options.address));
   std::unique_ptr<StoreClient> client(new StoreClient(options, std::move(target)));
-  BRAID_RETURN_IF_ERROR(
-      client->GetConnection(absl::Now() + options.connect_timeout).status());
+  BRAID_RETURN_IF_ERROR(client->GetConnection(absl::Now() + options.connect_timeout).status());
   return client;
 }
 
@@ -240,6 +240,9 @@ StoreClient::~StoreClient() {
 
 absl::StatusOr<std::shared_ptr<StoreClient::Connection>> StoreClient::GetConnection(
     absl::Time deadline) {
+  // A broken connection is released after mu_ is unlocked: its destructor
+  // joins the reader thread and takes the connection's own mutex.
+  std::shared_ptr<Connection> stale;
   {
     absl::MutexLock lock(&mu_);
     while (true) {
@@ -253,8 +256,9 @@ absl::StatusOr<std::shared_ptr<StoreClient::Connection>> StoreClient::GetConnect
       }
     }
     connecting_ = true;
-    connection_.reset();
+    stale = std::move(connection_);
   }
+  stale.reset();
   // Retry with backoff while the server is unreachable (not yet started, or
   // restarting); an auth failure is final.
   const absl::Time until = std::min(deadline, absl::Now() + options_.connect_timeout);
@@ -283,7 +287,7 @@ absl::StatusOr<std::shared_ptr<StoreClient::Connection>> StoreClient::GetConnect
 }
 
 absl::StatusOr<storepb::Response> StoreClient::Call(absl::string_view op, storepb::Request& request,
-                                                  absl::Time deadline) {
+                                                    absl::Time deadline) {
   if (absl::Now() >= deadline) return DeadlineError(op, options_.address);
   BRAID_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection(deadline));
   BRAID_ASSIGN_OR_RETURN(storepb::Response response, conn->Call(op, request, deadline));
@@ -404,12 +408,10 @@ absl::StatusOr<runtime::WatchResult> StoreClient::Watch(absl::string_view prefix
   return out;
 }
 
-absl::StatusOr<runtime::LeaseId> StoreClient::GrantLease(absl::Duration ttl,
-                                                         absl::Time deadline) {
+absl::StatusOr<runtime::LeaseId> StoreClient::GrantLease(absl::Duration ttl, absl::Time deadline) {
   storepb::Request req;
   // Round up so that a sub-millisecond ttl is not 0.
-  req.mutable_grant_lease()->set_ttl_ms(
-      absl::ToInt64Milliseconds(ttl + absl::Microseconds(999)));
+  req.mutable_grant_lease()->set_ttl_ms(absl::ToInt64Milliseconds(ttl + absl::Microseconds(999)));
   if (ttl <= absl::ZeroDuration()) req.mutable_grant_lease()->set_ttl_ms(0);
   BRAID_ASSIGN_OR_RETURN(storepb::Response r, Call("GrantLease", req, deadline));
   return r.grant_lease().lease();

@@ -115,7 +115,7 @@ class StoreClient : public runtime::Store {
   // Sends `request` and returns the server's response, or the server's error
   // as a Status (the op name `op` prefixed).
   absl::StatusOr<storepb::Response> Call(absl::string_view op, storepb::Request& request,
-                                       absl::Time deadline);
+                                         absl::Time deadline);
   // The live connection, connecting (and authenticating) first if needed.
   absl::StatusOr<std::shared_ptr<Connection>> GetConnection(absl::Time deadline);
 

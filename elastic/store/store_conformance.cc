@@ -375,9 +375,11 @@ TEST_P(StoreConformanceTest, WatchIgnoresOtherPrefixesAndTimesOut) {
   const int64_t start = ModRevision(store(), Key("start"));
   ASSERT_TRUE(store().Set(Key("other/x"), "1", Soon()).ok());
   const absl::Time begin = absl::Now();
-  absl::StatusOr<WatchResult> r = store().Watch(Key("mine/"), start, begin + absl::Milliseconds(300));
+  absl::StatusOr<WatchResult> r =
+      store().Watch(Key("mine/"), start, begin + absl::Milliseconds(300));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
-  EXPECT_LT(absl::Now() - begin, absl::Milliseconds(300) + absl::Seconds(2) * braid::testing::TimeoutScale());
+  EXPECT_LT(absl::Now() - begin,
+            absl::Milliseconds(300) + absl::Seconds(2) * braid::testing::TimeoutScale());
 }
 
 // ---- Leases ---------------------------------------------------------------------------

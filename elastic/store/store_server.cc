@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -41,9 +42,12 @@ struct StoreServer::Connection {
   enum class Phase { kHandshake, kReady, kClosing };
   static const char* ToString(Phase p) {
     switch (p) {
-      case Phase::kHandshake: return "handshake";
-      case Phase::kReady: return "ready";
-      case Phase::kClosing: return "closing";
+      case Phase::kHandshake:
+        return "handshake";
+      case Phase::kReady:
+        return "ready";
+      case Phase::kClosing:
+        return "closing";
     }
     return "?";
   }
@@ -117,21 +121,19 @@ class StoreServer::Loop {
   ScopedFd wake_fd_;
   StoreState state_;
   std::map<uint64_t, std::unique_ptr<Connection>> conns_;
+  // Connections still in the handshake, by deadline.
+  std::set<std::pair<absl::Time, uint64_t>> handshakes_;
   uint64_t next_id_ = kFirstConnection;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> accepted_{0}, authenticated_{0}, refused_{0}, protocol_errors_{0},
-      open_{0}, requests_{0}, parked_{0};
+  std::atomic<uint64_t> accepted_{0}, authenticated_{0}, refused_{0}, protocol_errors_{0}, open_{0},
+      requests_{0}, parked_{0};
 };
 
 // ---- Loop -----------------------------------------------------------------------
 
 absl::Time StoreServer::Loop::NextWake() const {
   absl::Time next = state_.NextTimer();
-  for (const auto& [id, conn] : conns_) {
-    if (conn->phase == Connection::Phase::kHandshake) {
-      next = std::min(next, conn->handshake_deadline);
-    }
-  }
+  if (!handshakes_.empty()) next = std::min(next, handshakes_.begin()->first);
   return next;
 }
 
@@ -145,11 +147,11 @@ void StoreServer::Loop::Run() {
       // Round up so that a timer is never handled before it is due.
       timeout_ms = left <= absl::ZeroDuration()
                        ? 0
-                       : static_cast<int>(std::min<int64_t>(
-                             absl::ToInt64Microseconds(left) / 1000 + 1, 60'000));
+                       : static_cast<int>(
+                             std::min<int64_t>(absl::ToInt64Microseconds(left) / 1000 + 1, 60'000));
     }
-    const int n = ::epoll_wait(epoll_fd_.get(), events.data(), static_cast<int>(events.size()),
-                               timeout_ms);
+    const int n =
+        ::epoll_wait(epoll_fd_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) {
       Log(absl::StrCat("epoll_wait failed: ", std::strerror(errno), "; store loop stops"));
       break;
@@ -215,6 +217,7 @@ void StoreServer::Loop::Accept() {
     auto conn = std::make_unique<Connection>(std::move(fd), std::move(peer));
     conn->server_nonce = *std::move(nonce);
     conn->handshake_deadline = absl::Now() + options_.handshake_timeout;
+    handshakes_.insert({conn->handshake_deadline, id});
     Connection& c = *conn;
     conns_.emplace(id, std::move(conn));
     open_.fetch_add(1);
@@ -285,8 +288,7 @@ void StoreServer::Loop::OnFrame(uint64_t id, Connection& conn, const std::string
 
 void StoreServer::Loop::OnClientHello(uint64_t id, Connection& conn, const std::string& payload) {
   storepb::ClientHello hello;
-  absl::Status parsed =
-      ParseFrame(payload, &hello, absl::StrCat("handshake from ", conn.peer));
+  absl::Status parsed = ParseFrame(payload, &hello, absl::StrCat("handshake from ", conn.peer));
   std::string refusal;
   if (!parsed.ok()) {
     refusal = "malformed handshake";
@@ -295,9 +297,9 @@ void StoreServer::Loop::OnClientHello(uint64_t id, Connection& conn, const std::
                            " is not supported (store speaks ", kStoreProtocolVersion, ")");
   } else if (hello.client_nonce().size() != kAuthNonceBytes) {
     refusal = "bad client nonce";
-  } else if (!AuthProofsEqual(hello.client_proof(),
-                              ClientAuthProof(options_.job_token, conn.server_nonce,
-                                              hello.client_nonce()))) {
+  } else if (!AuthProofsEqual(
+                 hello.client_proof(),
+                 ClientAuthProof(options_.job_token, conn.server_nonce, hello.client_nonce()))) {
     refusal = "wrong job token (the client's proof does not match; check BRAID_JOB_TOKEN)";
   }
   storepb::AuthResult result;
@@ -308,11 +310,13 @@ void StoreServer::Loop::OnClientHello(uint64_t id, Connection& conn, const std::
     result.set_error(refusal);
     Send(id, conn, result);
     if (conns_.count(id) == 0) return;
+    handshakes_.erase({conn.handshake_deadline, id});
     conn.phase = Connection::Phase::kClosing;
     Flush(id, conn);
     return;
   }
   authenticated_.fetch_add(1);
+  handshakes_.erase({conn.handshake_deadline, id});
   conn.phase = Connection::Phase::kReady;
   conn.decoder.set_max_message_bytes(options_.max_message_bytes);
   result.set_accepted(true);
@@ -376,6 +380,7 @@ void StoreServer::Loop::Close(uint64_t id, absl::string_view why) {
   if (it == conns_.end()) return;
   if (!why.empty()) Log(absl::StrCat("closing connection from ", it->second->peer, ": ", why));
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, it->second->fd.get(), nullptr);
+  handshakes_.erase({it->second->handshake_deadline, id});
   state_.DropConnection(id);
   conns_.erase(it);
   open_.fetch_sub(1);
@@ -391,14 +396,13 @@ void StoreServer::Loop::DeliverReplies() {
 
 void StoreServer::Loop::ExpireHandshakes(absl::Time now) {
   std::vector<uint64_t> late;
-  for (const auto& [id, conn] : conns_) {
-    if (conn->phase == Connection::Phase::kHandshake && conn->handshake_deadline <= now) {
-      late.push_back(id);
-    }
+  for (auto it = handshakes_.begin(); it != handshakes_.end() && it->first <= now; ++it) {
+    late.push_back(it->second);
   }
   for (uint64_t id : late) {
     refused_.fetch_add(1);
-    Close(id, absl::StrCat("no handshake within ", absl::FormatDuration(options_.handshake_timeout)));
+    Close(id,
+          absl::StrCat("no handshake within ", absl::FormatDuration(options_.handshake_timeout)));
   }
 }
 
@@ -432,8 +436,8 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Create(
   const std::string port_text = absl::StrCat(opts.port);
   const int gai = ::getaddrinfo(opts.host.c_str(), port_text.c_str(), &hints, &res);
   if (gai != 0 || res == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("StoreServer: cannot resolve host '",
-                                                   opts.host, "': ", gai_strerror(gai)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("StoreServer: cannot resolve host '", opts.host, "': ", gai_strerror(gai)));
   }
   ScopedFd listen_fd(
       ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol));
@@ -457,9 +461,8 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Create(
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   ::getsockname(listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  const int port = ss.ss_family == AF_INET6
-                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                       : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  const int port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 
   ScopedFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
   ScopedFd wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -473,8 +476,8 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Create(
   ev.data.u64 = kWakeToken;
   ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wake_fd.get(), &ev);
 
-  return std::unique_ptr<StoreServer>(new StoreServer(
-      opts, std::move(listen_fd), std::move(epoll_fd), std::move(wake_fd), port));
+  return std::unique_ptr<StoreServer>(
+      new StoreServer(opts, std::move(listen_fd), std::move(epoll_fd), std::move(wake_fd), port));
 }
 
 StoreServer::StoreServer(const StoreServerOptions& options, ScopedFd listen_fd, ScopedFd epoll_fd,

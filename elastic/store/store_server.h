@@ -88,11 +88,11 @@ struct StoreServerOptions {
 struct StoreServerStats {
   uint64_t accepted_connections = 0;
   uint64_t authenticated_connections = 0;
-  uint64_t refused_connections = 0;   // failed the handshake
-  uint64_t protocol_errors = 0;       // closed for bad/oversized frames
+  uint64_t refused_connections = 0;  // failed the handshake
+  uint64_t protocol_errors = 0;      // closed for bad/oversized frames
   uint64_t open_connections = 0;
   uint64_t requests = 0;
-  uint64_t parked_requests = 0;       // Wait/Watch waiting now
+  uint64_t parked_requests = 0;  // Wait/Watch waiting now
 };
 
 class StoreServer {

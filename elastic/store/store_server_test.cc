@@ -2,6 +2,8 @@
 // mutual proof, the token never on the wire), hostile and broken peers
 // (oversized frames, garbage, half frames, silent handshakes, a client
 // process killed mid-request), reconnects, limits and 64 concurrent clients.
+#include "elastic/store/store_server.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,7 +29,6 @@
 #include "elastic/store/proto/store.pb.h"
 #include "elastic/store/socket_util.h"
 #include "elastic/store/store_client.h"
-#include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
 #include "tests/testing/run_ranks.h"
 
@@ -87,8 +88,7 @@ absl::StatusOr<std::unique_ptr<StoreClient>> Connect(const std::string& address,
 
 // Waits (bounded) until `condition` holds; for effects the server applies
 // asynchronously, such as noticing a dead peer.
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = absl::Seconds(5)) {
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(5)) {
   const absl::Time deadline = In(timeout);
   while (absl::Now() < deadline) {
     if (condition()) return true;
@@ -327,12 +327,13 @@ class RecordingProxy {
     pollfd p[2] = {{listen_.get(), POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
     if (::poll(p, 2, 20'000) <= 0 || (p[1].revents & POLLIN)) return;
     ScopedFd client(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    absl::StatusOr<ScopedFd> server = ConnectTcp(HostPort{"127.0.0.1", server_port_}, In(absl::Seconds(5)));
+    absl::StatusOr<ScopedFd> server =
+        ConnectTcp(HostPort{"127.0.0.1", server_port_}, In(absl::Seconds(5)));
     if (!client.valid() || !server.ok()) return;
     char buf[65536];
     while (true) {
-      pollfd q[3] = {{client.get(), POLLIN, 0}, {server->get(), POLLIN, 0},
-                     {stop_pipe_[0], POLLIN, 0}};
+      pollfd q[3] = {
+          {client.get(), POLLIN, 0}, {server->get(), POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
       if (::poll(q, 3, 20'000) <= 0 || (q[2].revents & POLLIN)) return;
       for (int side = 0; side < 2; ++side) {
         if (!(q[side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -468,6 +469,47 @@ TEST(StoreServerTest, SilentConnectionIsClosedAfterHandshakeTimeout) {
   EXPECT_TRUE(silent.ClosedByServer(absl::Seconds(5)));
   EXPECT_TRUE(logs.Contains("no handshake within")) << logs.All();
   ExpectServes(server->address(), "k");
+}
+
+TEST(StoreServerTest, ClientThatStopsReadingIsDisconnected) {
+  StoreServerOptions options;
+  options.max_pending_output_bytes = 1 << 20;
+  LogCapture logs;
+  std::unique_ptr<StoreServer> server = StartServer(&logs, options);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::unique_ptr<StoreClient>> bystander = Connect(server->address());
+  ASSERT_TRUE(bystander.ok()) << bystander.status();
+  ASSERT_TRUE((*bystander)->Set("big", std::string(512 << 10, 'v'), Soon()).ok());
+
+  RawPeer greedy(server->port());
+  ASSERT_TRUE(greedy.Handshake(kToken).ok());
+  // 200 Gets of 512 KiB = 100 MiB of replies, far beyond the socket buffers
+  // and the 1 MiB allowance; the peer never reads.
+  for (int i = 0; i < 200; ++i) {
+    storepb::Request get;
+    get.set_id(static_cast<uint64_t>(i + 1));
+    get.mutable_get()->set_key("big");
+    if (!greedy.SendMessage(get).ok()) break;  // the server may close early
+  }
+  EXPECT_TRUE(greedy.ClosedByServer(absl::Seconds(10)));
+  EXPECT_TRUE(logs.Contains("not reading its replies")) << logs.All();
+  EXPECT_EQ((*bystander)->Get("big", Soon()).value_or("").size(), size_t{512} << 10);
+}
+
+TEST(StoreServerTest, ConnectionsBeyondTheLimitAreClosed) {
+  StoreServerOptions options;
+  options.max_connections = 2;
+  LogCapture logs;
+  std::unique_ptr<StoreServer> server = StartServer(&logs, options);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<std::unique_ptr<StoreClient>> first = Connect(server->address());
+  ASSERT_TRUE(first.ok()) << first.status();
+  RawPeer second(server->port());
+  ASSERT_TRUE(second.Handshake(kToken).ok());
+  RawPeer third(server->port());
+  EXPECT_TRUE(third.ClosedByServer());
+  EXPECT_TRUE(logs.Contains("max_connections")) << logs.All();
+  EXPECT_TRUE((*first)->Set("k", "v", Soon()).ok());
 }
 
 // A real second process: it authenticates, leaves half a frame on a raw

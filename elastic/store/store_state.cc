@@ -76,17 +76,39 @@ absl::Status StoreState::CheckValue(absl::string_view value, absl::string_view k
 
 void StoreState::Handle(uint64_t connection, const storepb::Request& request, absl::Time now) {
   switch (request.op_case()) {
-    case storepb::Request::kSet: DoSet(connection, request); break;
-    case storepb::Request::kGet: DoGet(connection, request); break;
-    case storepb::Request::kAdd: DoAdd(connection, request); break;
-    case storepb::Request::kCompareSet: DoCompareSet(connection, request); break;
-    case storepb::Request::kDeleteKey: DoDelete(connection, request); break;
-    case storepb::Request::kListPrefix: DoListPrefix(connection, request); break;
-    case storepb::Request::kWait: DoWait(connection, request, now); break;
-    case storepb::Request::kWatch: DoWatch(connection, request, now); break;
-    case storepb::Request::kGrantLease: DoGrantLease(connection, request, now); break;
-    case storepb::Request::kKeepAlive: DoKeepAlive(connection, request, now); break;
-    case storepb::Request::kRevokeLease: DoRevokeLease(connection, request); break;
+    case storepb::Request::kSet:
+      DoSet(connection, request);
+      break;
+    case storepb::Request::kGet:
+      DoGet(connection, request);
+      break;
+    case storepb::Request::kAdd:
+      DoAdd(connection, request);
+      break;
+    case storepb::Request::kCompareSet:
+      DoCompareSet(connection, request);
+      break;
+    case storepb::Request::kDeleteKey:
+      DoDelete(connection, request);
+      break;
+    case storepb::Request::kListPrefix:
+      DoListPrefix(connection, request);
+      break;
+    case storepb::Request::kWait:
+      DoWait(connection, request, now);
+      break;
+    case storepb::Request::kWatch:
+      DoWatch(connection, request, now);
+      break;
+    case storepb::Request::kGrantLease:
+      DoGrantLease(connection, request, now);
+      break;
+    case storepb::Request::kKeepAlive:
+      DoKeepAlive(connection, request, now);
+      break;
+    case storepb::Request::kRevokeLease:
+      DoRevokeLease(connection, request);
+      break;
     case storepb::Request::OP_NOT_SET:
       ReplyError(connection, request.id(),
                  absl::InvalidArgumentError(
@@ -101,8 +123,8 @@ void StoreState::Handle(uint64_t connection, const storepb::Request& request, ab
 void StoreState::RecordEvent(Event event) {
   history_bytes_ += WireBytes(event.key, event.value);
   history_.push_back(std::move(event));
-  while (!history_.empty() && (history_.size() > options_.history_events ||
-                               history_bytes_ > options_.history_bytes)) {
+  while (!history_.empty() &&
+         (history_.size() > options_.history_events || history_bytes_ > options_.history_bytes)) {
     history_bytes_ -= WireBytes(history_.front().key, history_.front().value);
     compacted_revision_ = history_.front().revision;
     history_.pop_front();
@@ -161,15 +183,15 @@ void StoreState::DoSet(uint64_t conn, const storepb::Request& req) {
   }
   if (op.lease() < 0) {
     return ReplyError(conn, req.id(),
-                      absl::InvalidArgumentError(absl::StrCat(
-                          "Set of '", op.key(), "': lease id ", op.lease(), " is negative")));
+                      absl::InvalidArgumentError(absl::StrCat("Set of '", op.key(), "': lease id ",
+                                                              op.lease(), " is negative")));
   }
   if (op.lease() != 0 && leases_.find(op.lease()) == leases_.end()) {
-    return ReplyError(conn, req.id(),
-                      absl::NotFoundError(absl::StrCat("Set of '", op.key(), "': lease ",
-                                                       op.lease(),
-                                                       " not found (expired or revoked); grant "
-                                                       "a new lease")));
+    return ReplyError(
+        conn, req.id(),
+        absl::NotFoundError(absl::StrCat("Set of '", op.key(), "': lease ", op.lease(),
+                                         " not found (expired or revoked); grant "
+                                         "a new lease")));
   }
   Put(op.key(), op.value(), op.lease());
   ReplyOk(conn, NewResponse(req.id()));
@@ -201,10 +223,10 @@ void StoreState::DoAdd(uint64_t conn, const storepb::Request& req) {
   }
   int64_t sum = 0;
   if (__builtin_add_overflow(current, op.delta(), &sum)) {
-    return ReplyError(conn, req.id(),
-                      absl::InvalidArgumentError(absl::StrCat("Add to '", op.key(), "': ",
-                                                              current, " + ", op.delta(),
-                                                              " overflows int64")));
+    return ReplyError(
+        conn, req.id(),
+        absl::InvalidArgumentError(absl::StrCat("Add to '", op.key(), "': ", current, " + ",
+                                                op.delta(), " overflows int64")));
   }
   Put(op.key(), absl::StrCat(sum), 0);
   storepb::Response r = NewResponse(req.id());
@@ -221,8 +243,8 @@ void StoreState::DoCompareSet(uint64_t conn, const storepb::Request& req) {
     return ReplyError(conn, req.id(), s);
   }
   auto it = kv_.find(op.key());
-  const bool match = op.expect_absent() ? it == kv_.end()
-                                        : (it != kv_.end() && it->second.value == op.expected());
+  const bool match =
+      op.expect_absent() ? it == kv_.end() : (it != kv_.end() && it->second.value == op.expected());
   storepb::Response r = NewResponse(req.id());
   storepb::CompareSetResponse* out = r.mutable_compare_set();
   if (match) {
@@ -295,10 +317,10 @@ void StoreState::DoWait(uint64_t conn, const storepb::Request& req, absl::Time n
   if (missing == 0) return ReplyOk(conn, NewResponse(req.id()));
   if (p.deadline <= now) {
     const std::string names = MissingKeys(p.keys, &missing);
-    return ReplyError(conn, req.id(),
-                      absl::DeadlineExceededError(absl::StrCat(
-                          "Wait: deadline exceeded; ", missing, " of ", p.keys.size(),
-                          " keys still missing: ", names)));
+    return ReplyError(
+        conn, req.id(),
+        absl::DeadlineExceededError(absl::StrCat("Wait: deadline exceeded; ", missing, " of ",
+                                                 p.keys.size(), " keys still missing: ", names)));
   }
   const uint64_t id = next_parked_id_++;
   parked_deadlines_.insert({p.deadline, id});
@@ -351,8 +373,7 @@ void StoreState::DoWatch(uint64_t conn, const storepb::Request& req, absl::Time 
                         absl::OutOfRangeError(absl::StrCat(
                             "Watch('", p.prefix, "') after revision ", p.after_revision,
                             ": revisions up to ", compacted_revision_,
-                            " were compacted (the store keeps the last ",
-                            options_.history_events,
+                            " were compacted (the store keeps the last ", options_.history_events,
                             " events); re-list with ListPrefix and watch from its revision")));
     }
     if (r.watch().events_size() > 0) return ReplyOk(conn, std::move(r));
@@ -360,9 +381,9 @@ void StoreState::DoWatch(uint64_t conn, const storepb::Request& req, absl::Time 
   }
   if (p.deadline <= now) {
     return ReplyError(conn, req.id(),
-                      absl::DeadlineExceededError(absl::StrCat(
-                          "Watch('", p.prefix, "') after revision ", p.after_revision,
-                          ": deadline exceeded with no change")));
+                      absl::DeadlineExceededError(
+                          absl::StrCat("Watch('", p.prefix, "') after revision ", p.after_revision,
+                                       ": deadline exceeded with no change")));
   }
   const uint64_t id = next_parked_id_++;
   parked_deadlines_.insert({p.deadline, id});
@@ -373,9 +394,9 @@ void StoreState::DoGrantLease(uint64_t conn, const storepb::Request& req, absl::
   const int64_t ttl_ms = req.grant_lease().ttl_ms();
   if (ttl_ms <= 0 || absl::Milliseconds(ttl_ms) > options_.max_lease_ttl) {
     return ReplyError(conn, req.id(),
-                      absl::InvalidArgumentError(absl::StrCat(
-                          "GrantLease: ttl of ", ttl_ms, " ms is outside (0, ",
-                          absl::FormatDuration(options_.max_lease_ttl), "]")));
+                      absl::InvalidArgumentError(
+                          absl::StrCat("GrantLease: ttl of ", ttl_ms, " ms is outside (0, ",
+                                       absl::FormatDuration(options_.max_lease_ttl), "]")));
   }
   const int64_t id = next_lease_id_++;
   Lease& lease = leases_[id];
@@ -467,15 +488,15 @@ void StoreState::Tick(absl::Time now) {
     if (p.kind == ParkedKind::kWait) {
       size_t missing = 0;
       const std::string names = MissingKeys(p.keys, &missing);
-      ReplyError(p.connection, p.request_id,
-                 absl::DeadlineExceededError(absl::StrCat("Wait: deadline exceeded; ", missing,
-                                                          " of ", p.keys.size(),
-                                                          " keys still missing: ", names)));
+      ReplyError(
+          p.connection, p.request_id,
+          absl::DeadlineExceededError(absl::StrCat("Wait: deadline exceeded; ", missing, " of ",
+                                                   p.keys.size(), " keys still missing: ", names)));
     } else {
       ReplyError(p.connection, p.request_id,
-                 absl::DeadlineExceededError(absl::StrCat(
-                     "Watch('", p.prefix, "') after revision ", p.after_revision,
-                     ": deadline exceeded with no change")));
+                 absl::DeadlineExceededError(absl::StrCat("Watch('", p.prefix, "') after revision ",
+                                                          p.after_revision,
+                                                          ": deadline exceeded with no change")));
     }
     Unpark(id);
   }

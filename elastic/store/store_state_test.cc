@@ -51,8 +51,7 @@ class StoreStateTest : public ::testing::Test {
     r.set_timeout_us(absl::ToInt64Microseconds(timeout));
     return r;
   }
-  static storepb::Request Watch(const std::string& prefix, int64_t after,
-                                absl::Duration timeout) {
+  static storepb::Request Watch(const std::string& prefix, int64_t after, absl::Duration timeout) {
     storepb::Request r;
     r.mutable_watch()->set_prefix(prefix);
     r.mutable_watch()->set_after_revision(after);

@@ -21,12 +21,12 @@ __global__ void SoftmaxForwardKernel(const T* x, T* y, int64_t rows, int64_t col
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) m = fmaxf(m, Load(in, c));
     m = BlockMax(m);
     float s = 0.0f;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += expf(Load(in, c) - m);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += math::SoftmaxExp(Load(in, c), m);
     const float inv = 1.0f / BlockSum(s);
     // y may be x: every thread has read its elements of the row before the
     // BlockSum barrier, and each writes only its own elements.
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-      Store(out, c, math::SoftmaxValue(Load(in, c), m, inv));
+      Store(out, c, math::SoftmaxExp(Load(in, c), m) * inv);
     }
   }
 }

@@ -1,6 +1,9 @@
 // Per-element attention math, shared by the CPU loops and the CUDA kernels:
 // causal visibility, merging of partial (o, lse) results, and the backward's
 // per-score terms. All in f32; -inf stands for "no visible key".
+// Transcendentals (expf, logf, tanhf, sqrtf) come from the host libm on the
+// CPU and from CUDA's device library on the GPU, which may differ by an ulp or
+// two: CPU and CUDA results agree to a tolerance, not bit for bit.
 #ifndef BRAID_KERNELS_MATH_ATTENTION_H_
 #define BRAID_KERNELS_MATH_ATTENTION_H_
 

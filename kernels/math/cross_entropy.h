@@ -1,5 +1,8 @@
 // Per-element cross-entropy math, shared by the CPU loops and the CUDA
 // kernels. A row's log-sum-exp is reduced first. All in f32.
+// Transcendentals (expf, logf, tanhf, sqrtf) come from the host libm on the
+// CPU and from CUDA's device library on the GPU, which may differ by an ulp or
+// two: CPU and CUDA results agree to a tolerance, not bit for bit.
 #ifndef BRAID_KERNELS_MATH_CROSS_ENTROPY_H_
 #define BRAID_KERNELS_MATH_CROSS_ENTROPY_H_
 

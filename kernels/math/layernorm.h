@@ -1,6 +1,9 @@
 // Per-element LayerNorm math, shared by the CPU loops and the CUDA kernels.
 // Row statistics (mean, rstd; the two row means of the backward) are reduced
 // first; these functions then give each element. All in f32.
+// Transcendentals (expf, logf, tanhf, sqrtf) come from the host libm on the
+// CPU and from CUDA's device library on the GPU, which may differ by an ulp or
+// two: CPU and CUDA results agree to a tolerance, not bit for bit.
 #ifndef BRAID_KERNELS_MATH_LAYERNORM_H_
 #define BRAID_KERNELS_MATH_LAYERNORM_H_
 
