@@ -12,11 +12,10 @@
 #include "collectives/mpi/mpi_communicator.h"
 #include "collectives/mpi/mpi_test_env.h"
 #include "collectives/testing/conformance.h"
-#include "elastic/store/store_client.h"
-#include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda_memory.h"
 #include "runtime/tensor.h"
+#include "tests/testing/test_store.h"
 #if BRAID_TEST_WITH_NCCL
 #include "collectives/nccl/nccl_communicator.h"
 #endif
@@ -34,17 +33,15 @@ absl::Time Deadline(absl::Duration d) { return absl::Now() + ScaledTimeout(d); }
 
 // World rank 0 hosts a store; its address reaches the others over MPI.
 struct TestStore {
-  std::unique_ptr<elastic::StoreServer> server;
-  std::unique_ptr<elastic::StoreClient> client;
+  std::unique_ptr<braid::testing::TestStoreServer> server;
+  std::unique_ptr<runtime::Store> client;
 };
 
 TestStore MakeStore() {
   TestStore out;
   std::string address;
   if (TestSession().world_rank() == 0) {
-    elastic::StoreServerOptions options;
-    options.allow_no_token = true;
-    auto server = elastic::StoreServer::Create(options);
+    auto server = braid::testing::TestStoreServer::Start();
     EXPECT_TRUE(server.ok()) << server.status();
     if (server.ok()) {
       out.server = std::move(*server);
@@ -54,9 +51,7 @@ TestStore MakeStore() {
   auto got = BroadcastString(TestSession(), address, 0, Deadline(absl::Seconds(30)));
   EXPECT_TRUE(got.ok()) << got.status();
   if (!got.ok()) return out;
-  elastic::StoreClientOptions client_options;
-  client_options.address = *got;
-  auto client = elastic::StoreClient::Create(client_options);
+  auto client = braid::testing::ConnectTestStore(*got);
   EXPECT_TRUE(client.ok()) << client.status();
   if (client.ok()) out.client = std::move(*client);
   return out;

@@ -10,10 +10,9 @@
 #include "collectives/factory.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "collectives/mpi/mpi_test_env.h"
-#include "elastic/store/store_client.h"
-#include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
 #include "runtime/tensor.h"
+#include "tests/testing/test_store.h"
 #if BRAID_TEST_WITH_TCP
 #include "collectives/tcp/tcp_backend.h"
 #include "collectives/testing/conformance.h"
@@ -29,21 +28,17 @@ absl::Time Deadline(absl::Duration d) { return absl::Now() + ScaledTimeout(d); }
 
 TEST(MpiBootstrapTest, RankZeroHostsTheStoreAndTheFactoryBuildsMpi) {
   MpiSession& session = TestSession();
-  std::unique_ptr<elastic::StoreServer> server;
+  std::unique_ptr<braid::testing::TestStoreServer> server;
   std::string address;
   if (session.world_rank() == 0) {
-    elastic::StoreServerOptions options;
-    options.allow_no_token = true;
-    auto created = elastic::StoreServer::Create(options);
+    auto created = braid::testing::TestStoreServer::Start();
     ASSERT_TRUE(created.ok()) << created.status();
     server = std::move(*created);
     address = server->address();
   }
   auto got = BroadcastString(session, address, 0, Deadline(absl::Seconds(30)));
   ASSERT_TRUE(got.ok()) << got.status();
-  elastic::StoreClientOptions client_options;
-  client_options.address = *got;
-  auto store = elastic::StoreClient::Create(client_options);
+  auto store = braid::testing::ConnectTestStore(*got);
   ASSERT_TRUE(store.ok()) << store.status();
   auto count = (*store)->Add("test/joined", 1, Deadline(absl::Seconds(10)));
   ASSERT_TRUE(count.ok()) << count.status();
@@ -83,21 +78,17 @@ TEST(MpiBootstrapTest, TcpBackendBootstrapsUnderMpirun) {
   GTEST_SKIP() << "built without the tcp backend";
 #else
   MpiSession& session = TestSession();
-  std::unique_ptr<elastic::StoreServer> server;
+  std::unique_ptr<braid::testing::TestStoreServer> server;
   std::string address;
   if (session.world_rank() == 0) {
-    elastic::StoreServerOptions options;
-    options.allow_no_token = true;
-    auto created = elastic::StoreServer::Create(options);
+    auto created = braid::testing::TestStoreServer::Start();
     ASSERT_TRUE(created.ok()) << created.status();
     server = std::move(*created);
     address = server->address();
   }
   auto got = BroadcastString(session, address, 0, Deadline(absl::Seconds(30)));
   ASSERT_TRUE(got.ok()) << got.status();
-  elastic::StoreClientOptions client_options;
-  client_options.address = *got;
-  auto store = elastic::StoreClient::Create(client_options);
+  auto store = braid::testing::ConnectTestStore(*got);
   ASSERT_TRUE(store.ok()) << store.status();
   CommunicatorFactory factory;
   ASSERT_TRUE(tcp::RegisterTcpBackend(factory).ok());

@@ -190,7 +190,7 @@ MPI_Op MpiSession::Operator(DType dtype, ReduceOp op) const {
   }
   if (dtype == DType::kF16) return half_ops_[0][kind];
   if (dtype == DType::kBF16) return half_ops_[1][kind];
-  constexpr MPI_Op kBuiltin[4] = {MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX};
+  const MPI_Op kBuiltin[4] = {MPI_SUM, MPI_PROD, MPI_MIN, MPI_MAX};
   return kBuiltin[kind];
 }
 

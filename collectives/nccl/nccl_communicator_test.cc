@@ -12,12 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collectives/testing/conformance.h"
-#include "elastic/store/store_client.h"
-#include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda_memory.h"
 #include "runtime/tensor.h"
 #include "tests/testing/run_ranks.h"
+#include "tests/testing/test_store.h"
 
 namespace braid::collectives {
 namespace {
@@ -31,14 +30,12 @@ absl::Duration Scaled(absl::Duration d) { return d * braid::testing::TimeoutScal
 
 // In a rank process: connects to the parent's store and creates the communicator.
 std::unique_ptr<NcclCommunicator> Connect(int rank, int world_size,
-                                          std::unique_ptr<elastic::StoreClient>& store,
+                                          std::unique_ptr<runtime::Store>& store,
                                           absl::Duration op_timeout) {
   const char* address = std::getenv(kAddressVar);
   EXPECT_NE(address, nullptr);
   if (address == nullptr) return nullptr;
-  elastic::StoreClientOptions client_options;
-  client_options.address = address;
-  auto client = elastic::StoreClient::Create(client_options);
+  auto client = braid::testing::ConnectTestStore(address);
   EXPECT_TRUE(client.ok()) << client.status();
   if (!client.ok()) return nullptr;
   store = std::move(*client);
@@ -55,13 +52,11 @@ std::unique_ptr<NcclCommunicator> Connect(int rank, int world_size,
 
 // Runs `body` on one rank per visible GPU with a store the parent hosts.
 void RunOnAllGpus(const braid::testing::RankBody& body) {
-  std::unique_ptr<elastic::StoreServer> server;
+  std::unique_ptr<braid::testing::TestStoreServer> server;
   braid::testing::RunRanksOptions run_options;
   run_options.timeout = Scaled(absl::Seconds(100));
   if (!braid::testing::IsRankProcess()) {
-    elastic::StoreServerOptions options;
-    options.allow_no_token = true;
-    auto created = elastic::StoreServer::Create(options);
+    auto created = braid::testing::TestStoreServer::Start();
     ASSERT_TRUE(created.ok()) << created.status();
     server = std::move(*created);
     run_options.env[kAddressVar] = server->address();
@@ -86,7 +81,7 @@ TEST(NcclCommunicatorTest, CreateWithoutGpuFailsCleanly) {
 TEST(NcclCommunicatorTest, Conformance) {
   if (!runtime::cuda::Available()) GTEST_SKIP() << "no usable GPU";
   RunOnAllGpus([](int rank, int world_size) {
-    std::unique_ptr<elastic::StoreClient> store;
+    std::unique_ptr<runtime::Store> store;
     auto comm = Connect(rank, world_size, store, Scaled(absl::Seconds(60)));
     ASSERT_NE(comm, nullptr);
     EXPECT_EQ(comm->device(), rank);
@@ -101,7 +96,7 @@ TEST(NcclCommunicatorTest, Conformance) {
 TEST(NcclCommunicatorTest, WatchdogAbortsAHungOperation) {
   if (!runtime::cuda::Available()) GTEST_SKIP() << "no usable GPU";
   RunOnAllGpus([](int rank, int world_size) {
-    std::unique_ptr<elastic::StoreClient> store;
+    std::unique_ptr<runtime::Store> store;
     auto comm = Connect(rank, world_size, store, absl::Seconds(1));
     ASSERT_NE(comm, nullptr);
     auto t = Tensor::Zeros({256}, DType::kF32, runtime::Device::Cuda(comm->device()));
@@ -120,7 +115,7 @@ TEST(NcclCommunicatorTest, WatchdogAbortsAHungOperation) {
 TEST(NcclCommunicatorTest, AbortFailsPendingOperations) {
   if (!runtime::cuda::Available()) GTEST_SKIP() << "no usable GPU";
   RunOnAllGpus([](int rank, int world_size) {
-    std::unique_ptr<elastic::StoreClient> store;
+    std::unique_ptr<runtime::Store> store;
     auto comm = Connect(rank, world_size, store, Scaled(absl::Seconds(60)));
     ASSERT_NE(comm, nullptr);
     auto t = Tensor::Zeros({256}, DType::kF32, runtime::Device::Cuda(comm->device()));

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "elastic/store/store_client.h"
 #include "gtest/gtest.h"
 
 namespace braid::collectives::tcp::testing {
@@ -13,9 +12,7 @@ StoreFixture StartStore(absl::Duration timeout) {
   StoreFixture f;
   f.run.timeout = timeout;
   if (braid::testing::IsRankProcess()) return f;
-  elastic::StoreServerOptions o;
-  o.allow_no_token = true;
-  auto server = elastic::StoreServer::Create(o);
+  auto server = braid::testing::TestStoreServer::Start();
   if (!server.ok()) {
     ADD_FAILURE() << "store server: " << server.status();
     return f;
@@ -31,11 +28,7 @@ StoreFixture StartStore(absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<runtime::Store>> ConnectStore() {
   const char* address = std::getenv("BRAID_TCP_TEST_STORE");
   if (address == nullptr) return absl::FailedPreconditionError("BRAID_TCP_TEST_STORE unset");
-  elastic::StoreClientOptions o;
-  o.address = address;
-  auto client = elastic::StoreClient::Create(o);
-  if (!client.ok()) return client.status();
-  return std::unique_ptr<runtime::Store>(std::move(*client));
+  return braid::testing::ConnectTestStore(address);
 }
 
 absl::StatusOr<std::unique_ptr<TcpCommunicator>> MakeComm(runtime::Store* store, int rank,

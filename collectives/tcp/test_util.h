@@ -11,16 +11,16 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collectives/tcp/tcp_communicator.h"
-#include "elastic/store/store_server.h"
 #include "runtime/store.h"
 #include "tests/testing/run_ranks.h"
+#include "tests/testing/test_store.h"
 
 namespace braid::collectives::tcp::testing {
 
 // In the parent: a store server (null in a child) and RunRanks options whose
 // env tells the children where it is and which key prefix to use.
 struct StoreFixture {
-  std::unique_ptr<elastic::StoreServer> server;
+  std::unique_ptr<braid::testing::TestStoreServer> server;
   braid::testing::RunRanksOptions run;
 };
 StoreFixture StartStore(absl::Duration timeout = absl::Seconds(60));
