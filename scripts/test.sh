@@ -14,6 +14,7 @@ bash scripts/install-deps.sh
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-2}"
 configs="${BRAID_TEST_CONFIGS:-asan tsan ci}"
 start=$(date +%s)
