@@ -12,11 +12,11 @@
 // Tensors must be contiguous. Counts below are in elements.
 //
 // Faults (the contract of fault-tolerant backends, "tcp"): when a peer dies or
-// stops responding, or Abort() is called, every pending and later operation
-// completes with kAborted naming the peer (the failed global ranks ride as a
-// FailedRanks payload, see status_payload.h). From then on the communicator is
-// broken: new operations fail with kFailedPrecondition until the caller
-// rebuilds it, e.g. with Shrink over the survivors. No operation ever waits
+// stops responding, or Abort() is called, every pending operation completes
+// with kAborted naming the peer (the failed global ranks ride as a FailedRanks
+// payload, see status_payload.h). From then on the communicator is broken: new
+// operations fail with kFailedPrecondition (with the same FailedRanks payload)
+// until the caller rebuilds it, e.g. with Shrink over the survivors. No operation ever waits
 // longer than the operation timeout.
 //
 // Thread-safety: posting operations is thread-safe, but operations posted
@@ -136,8 +136,10 @@ class Communicator {
   virtual absl::StatusOr<std::unique_ptr<Communicator>> Shrink(
       absl::Span<const int> excluded_ranks, absl::Time deadline) = 0;
 
-  // Fails every pending and later operation with kAborted (carrying `reason`'s
-  // message) and releases the peers. Returns promptly; idempotent.
+  // Fails every pending operation with kAborted (carrying `reason`'s message)
+  // and releases the peers; operations posted afterwards fail with
+  // kFailedPrecondition (the communicator is broken). Returns promptly;
+  // idempotent.
   virtual void Abort(absl::Status reason) = 0;
 };
 
