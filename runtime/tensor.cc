@@ -302,25 +302,32 @@ absl::Status Tensor::CopyFrom(const Tensor& src) {
   if (is_contiguous() && src.is_contiguous()) {
     return cuda::Memcpy(raw_data(), dst_dev, src.raw_data(), src_dev, nbytes());
   }
-  // A strided copy touching a GPU: stage through contiguous host buffers.
-  BRAID_ASSIGN_OR_RETURN(Tensor host_src, Empty(shape_, dtype_));
-  if (src_dev.is_cpu()) {
-    BRAID_RETURN_IF_ERROR(host_src.CopyFrom(src));
-  } else {
-    if (!src.is_contiguous()) {
-      return absl::UnimplementedError(
-          "Tensor::CopyFrom from a non-contiguous CUDA tensor; make it contiguous on the "
-          "device with a kernel first");
-    }
-    BRAID_RETURN_IF_ERROR(cuda::Memcpy(host_src.raw_data(), Device::Cpu(), src.raw_data(),
-                                       src_dev, nbytes()));
+  // A strided copy touching a GPU: stage through host copies of the storage
+  // spans the two views cover, and do the strided copy on the host.
+  const size_t elem = element_size();
+  Tensor host_src = src;
+  if (!src_dev.is_cpu()) {
+    const int64_t n = src.SpanElements();
+    BRAID_ASSIGN_OR_RETURN(Tensor span, Empty({n}, dtype_));
+    BRAID_RETURN_IF_ERROR(
+        cuda::Memcpy(span.raw_data(), Device::Cpu(), src.raw_data(), src_dev, n * elem));
+    host_src = Tensor(span.storage_, src.shape_, src.strides_, 0, dtype_);
   }
   if (dst_dev.is_cpu()) return CopyFrom(host_src);
-  if (!is_contiguous()) {
-    return absl::UnimplementedError(
-        "Tensor::CopyFrom into a non-contiguous CUDA tensor; copy into a contiguous one");
-  }
-  return cuda::Memcpy(raw_data(), dst_dev, host_src.raw_data(), Device::Cpu(), nbytes());
+  const int64_t n = SpanElements();
+  BRAID_ASSIGN_OR_RETURN(Tensor span, Empty({n}, dtype_));
+  // Read-modify-write: bytes between this view's elements are not ours to change.
+  BRAID_RETURN_IF_ERROR(cuda::Memcpy(span.raw_data(), Device::Cpu(), raw_data(), dst_dev, n * elem));
+  Tensor host_dst(span.storage_, shape_, strides_, 0, dtype_);
+  BRAID_RETURN_IF_ERROR(host_dst.CopyFrom(host_src));
+  return cuda::Memcpy(raw_data(), dst_dev, span.raw_data(), Device::Cpu(), n * elem);
+}
+
+int64_t Tensor::SpanElements() const {
+  if (numel() == 0) return 0;
+  int64_t n = 1;
+  for (int d = 0; d < ndim(); ++d) n += (shape_[d] - 1) * strides_[d];
+  return n;
 }
 
 absl::Status Tensor::Fill(double value) {

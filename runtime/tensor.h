@@ -134,8 +134,10 @@ class Tensor {
   absl::StatusOr<Tensor> To(Device device) const;
   // A contiguous copy on the same device.
   absl::StatusOr<Tensor> Clone() const;
-  // Copies the elements of `src` (same shape and dtype, any device) into this
-  // tensor. Cross-device copies need both sides contiguous.
+  // Copies the elements of `src` (same shape and dtype, any device, any
+  // strides) into this tensor. Strided copies that touch a GPU are staged
+  // through host memory (correct, not fast: make GPU tensors contiguous with a
+  // kernel on hot paths).
   absl::Status CopyFrom(const Tensor& src);
   // Sets every element to `value` converted to dtype().
   absl::Status Fill(double value);
@@ -153,6 +155,9 @@ class Tensor {
         dtype_(dtype) {}
 
   absl::StatusOr<int> NormalizeDim(int dim) const;
+  // Elements of storage from element [0,...,0] to the last element this view
+  // reaches (strides are never negative).
+  int64_t SpanElements() const;
 
   std::shared_ptr<Storage> storage_;
   Shape shape_;

@@ -51,5 +51,29 @@ TEST(TensorCudaTest, RoundTrip) {
   EXPECT_EQ(Values(*z), std::vector<double>(5, 0.0));
 }
 
+TEST(TensorCudaTest, StridedDeviceViewsCopyThroughTheHost) {
+  if (!cuda::Available()) GTEST_SKIP() << "no usable GPU";
+  Tensor x = Iota({16, 9});
+  absl::StatusOr<Tensor> d = x.To(Device::Cuda(0));
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<Tensor> dt = d->Transpose(0, 1);  // non-contiguous on the device
+  ASSERT_TRUE(dt.ok());
+  absl::StatusOr<Tensor> contiguous = dt->Contiguous();
+  ASSERT_TRUE(contiguous.ok()) << contiguous.status();
+  absl::StatusOr<Tensor> ht = x.Transpose(0, 1);
+  ASSERT_TRUE(ht.ok());
+  EXPECT_EQ(Values(*contiguous), Values(*ht));
+  // Writing into a strided device view leaves the other elements alone.
+  absl::StatusOr<Tensor> column = d->Slice(1, 2, 3);
+  ASSERT_TRUE(column.ok());
+  ASSERT_TRUE(column->Fill(-1.0).ok());
+  std::vector<double> got = Values(*d);
+  for (int64_t r = 0; r < 16; ++r) {
+    for (int64_t c = 0; c < 9; ++c) {
+      EXPECT_EQ(got[r * 9 + c], c == 2 ? -1.0 : static_cast<double>(r * 9 + c));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace braid::runtime
