@@ -36,12 +36,27 @@
 // Determinism (`deterministic`): microbatch gradients are combined along one
 // fixed binary tree over global microbatch indices (docs/DECISIONS.md), so a
 // run is bit-identical across data-parallel sizes when microbatches are the
-// same; requires power-of-two microbatch counts and a communicator in
-// deterministic mode.
+// same and the per-rank microbatch count is a power of two (any count is
+// bit-identical at a fixed size). The tree is built here, not by the backend:
+// each rank sums its microbatches in a binary counter of partial buffers, then
+// an AllToAll sends shard j of every rank's partial to rank j, which adds the
+// size() partials in tree order and all-gathers the result. So it holds on
+// any backend, which need not be in deterministic mode. Costs: up to
+// log2(count)+2 gradient buffers and one receive buffer per bucket.
+// docs/data_parallel.md has the details.
 //
 // Faults: a failed collective (kAborted from the backend) is returned from
-// FinishGradients/Step with the backend's status; the step must then be
-// abandoned (gradients are partial). Nothing waits past `deadline`.
+// FinishGradients/ClipGradients/Step with the backend's code and payloads
+// (FailedRanks) and the bucket, communicator and epoch in the message, after
+// the step's other operations have ended (fault-tolerant backends end them at
+// once; nothing waits past `deadline`). The step must then be abandoned
+// (gradients are partial); BeginMicrobatch(0) starts the next one, normally
+// on a rebuilt communicator. Calls out of order are kFailedPrecondition.
+//
+// Mixed precision: Step updates the f32 master values; call
+// nn::RefreshComputeCopies afterwards when compute copies exist.
+//
+// Protocol, collective order and costs: docs/data_parallel.md.
 //
 // Thread-safety: one thread drives a DataParallel; the hook runs on that
 // thread. The communicator is borrowed and must outlive this object.
@@ -81,20 +96,27 @@ struct DataParallelOptions {
   bool deterministic = false;
   // Communication spans and counters; may be null.
   runtime::Tracer* tracer = nullptr;
+  // Create's cross-rank check of parameters and options waits at most this.
+  absl::Duration setup_timeout = absl::Seconds(60);
 };
 
 // Time spent in this step's communication, for progress lines and benches.
 struct DataParallelStats {
-  absl::Duration communication;  // posted -> completed, summed over buckets
-  absl::Duration exposed;        // the caller waited in FinishGradients/Step
+  absl::Duration communication;  // posted -> completed, summed over bucket reductions
+  absl::Duration exposed;        // blocked in Work::Wait in FinishGradients/Clip/Step
   int64_t bytes = 0;             // payload bytes posted this step
+  int collectives = 0;           // operations posted this step (all kinds)
+  int buckets_posted_in_backward = 0;  // gradient reductions posted by the hook
 };
 
 class DataParallel {
  public:
-  // REQUIRES: parameters f32 on one device, the same names and shapes on
-  // every rank of `communicator` (checked: kInvalidArgument naming the first
-  // difference).
+  // REQUIRES: parameters f32 (value and grad) on one device, the same names
+  // and shapes on every rank of `communicator`, and the same options
+  // (checked with collectives, bounded by setup_timeout: kInvalidArgument
+  // naming the first difference). Re-homes every parameter's value and grad
+  // (and compute when it is the value) into flat bucket buffers. A Parameter
+  // listed twice (tied) is kept once and must report ready once per listing.
   static absl::StatusOr<std::unique_ptr<DataParallel>> Create(
       std::vector<nn::NamedParameter> parameters, collectives::Communicator& communicator,
       const DataParallelOptions& options);
@@ -114,17 +136,27 @@ class DataParallel {
 
   // Global gradient norm (over all ranks' shards under ZeRO-2); scales the
   // gradients so it is at most `max_norm`. Returns the norm before scaling.
+  // REQUIRES: after FinishGradients, before Step; max_norm > 0. A non-finite
+  // norm is kDataLoss (gradients untouched): skip this step's Step.
   absl::StatusOr<float> ClipGradients(float max_norm, absl::Time deadline);
 
   // Applies `optimizer` to this rank's slots and (ZeRO) all-gathers the new
   // values; afterwards every rank holds identical parameter values.
+  // REQUIRES: after a successful FinishGradients of this step.
   absl::Status Step(nn::Optimizer& optimizer, float lr, absl::Time deadline);
 
-  // The slots Step gives the optimizer on this rank: whole parameters, or
-  // with ZeRO this rank's slice of each bucket ("bucket<i>").
+  // The slots Step gives the optimizer on this rank: whole parameters (named
+  // as the parameter), or with ZeRO this rank's slice of each bucket without
+  // padding, cut where weight_decay changes ("bucket<i>", or "bucket<i>.<k>"
+  // when cut). Views of live buffers: valid until the next BeginMicrobatch
+  // (deterministic mode moves gradients between buffers).
   std::vector<nn::OptimizerSlot> OptimizerSlots() const;
 
   int num_buckets() const;
+  // Gradient reductions posted so far in the current step (tests watch the
+  // overlap with it: it grows during the last microbatch's backward).
+  int buckets_posted() const;
+  // The current step's figures while it runs, the last step's afterwards.
   const DataParallelStats& last_step_stats() const;
 
  private:
