@@ -2,17 +2,26 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <system_error>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "launcher/failure_report.h"
 #include "launcher/job_store.h"
 #include "launcher/output.h"
+#include "launcher/trace_merge.h"
 #include "launcher/worker_group.h"
 #include "runtime/status_macros.h"
 
@@ -39,10 +48,25 @@ bool HasVar(const std::vector<std::string>& env, absl::string_view name) {
   return false;
 }
 
+// The value of `name` in `env`, or "".
+std::string VarValue(const std::vector<std::string>& env, absl::string_view name) {
+  const std::string prefix = absl::StrCat(name, "=");
+  for (const std::string& kv : env) {
+    if (absl::StartsWith(kv, prefix)) return kv.substr(prefix.size());
+  }
+  return "";
+}
+
+// Lines of output the failure report shows of the root cause.
+constexpr size_t kTailLines = 20;
+
 class AgentRun {
  public:
   explicit AgentRun(const AgentOptions& options) : o_(options), c_(options.config) {}
   int Run();
+  // After Run: merges the ranks' traces (BRAID_TRACE) and removes the
+  // temporary run folder.
+  void Finish();
 
  private:
   void Say(absl::string_view message) {
@@ -63,6 +87,10 @@ class AgentRun {
   absl::Status JoinRound(int* signal);
   absl::Status StartWorker(int local_rank);
   int StopAndLeave(int signal);
+  // Sets up run_dir_: LOG_DIR/RUN_ID, else a new temporary folder.
+  absl::Status MakeRunDir();
+  // " (INTERNAL: what the worker recorded)" or "".
+  std::string RecordedError(int local_rank) const;
   void DrainAll(absl::Duration timeout);
   // Exit barrier of the store host: keeps the store up until the other nodes
   // are done or gone (bounded by kExitBarrier, interruptible by a signal).
@@ -77,7 +105,57 @@ class AgentRun {
   std::unique_ptr<WorkerGroup> workers_;
   elastic::RoundResult round_;
   int restarts_ = 0;
+  std::string run_dir_;
+  bool run_dir_is_temporary_ = false;
 };
+
+absl::Status AgentRun::MakeRunDir() {
+  if (!c_.log_dir.empty()) {
+    run_dir_ = absl::StrCat(c_.log_dir, "/", c_.rdzv_id);
+    return absl::OkStatus();
+  }
+  std::string tmp = VarValue(o_.environment, "TMPDIR");
+  if (tmp.empty()) tmp = "/tmp";
+  std::string pattern = absl::StrCat(tmp, "/braidrun-", c_.rdzv_id, "-XXXXXX");
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create a run folder like '", pattern,
+                                                   "': ", std::strerror(errno),
+                                                   "; set TMPDIR or --log-dir"));
+  }
+  run_dir_ = pattern;
+  run_dir_is_temporary_ = true;
+  return absl::OkStatus();
+}
+
+std::string AgentRun::RecordedError(int local_rank) const {
+  std::optional<runtime::ErrorRecord> e = workers_->ReadError(local_rank);
+  if (!e.has_value()) return "";
+  std::string summary = e->Summary();
+  if (summary.size() > 200) summary = absl::StrCat(summary.substr(0, 197), "...");
+  return absl::StrCat(" (", summary, ")");
+}
+
+void AgentRun::Finish() {
+  const std::string trace_dir = VarValue(o_.environment, "BRAID_TRACE");
+  if (!trace_dir.empty() && workers_ != nullptr && !workers_->workers().empty()) {
+    absl::StatusOr<TraceMergeResult> merged = MergeTraces(trace_dir);
+    if (!merged.ok()) {
+      Say(absl::StrCat("warning: cannot merge the ranks' traces: ", merged.status().ToString()));
+    } else {
+      for (const std::string& skipped : merged->skipped) {
+        Say(absl::StrCat("warning: trace merge skipped ", skipped));
+      }
+      if (!merged->path.empty()) {
+        Say(absl::StrCat("merged the traces of ", merged->ranks.size(), " rank(s) into ",
+                         merged->path, " (open it in https://ui.perfetto.dev)"));
+      }
+    }
+  }
+  if (run_dir_is_temporary_) {
+    std::error_code ec;
+    std::filesystem::remove_all(run_dir_, ec);
+  }
+}
 
 int AgentRun::WaitForSignal(absl::Duration timeout) {
   const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
@@ -150,12 +228,14 @@ int AgentRun::StopAndLeave(int signal) {
   absl::Status s = workers_->StopAll(signal, c_.stop_timeout);
   if (!s.ok()) Say(s.ToString());
   DrainAll(absl::Seconds(2));
-  (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
+  (void)rdzv_->Leave(absl::Now() + c_.rdzv_close_timeout);
   return 128 + signal;
 }
 
 int AgentRun::Run() {
-  auto output = OutputForwarder::Create({});
+  OutputForwarder::Options output_options;
+  output_options.tail_lines = kTailLines;
+  auto output = OutputForwarder::Create(output_options);
   if (!output.ok()) return Fail("cannot forward worker output", output.status());
   output_ = std::move(*output);
 
@@ -183,6 +263,7 @@ int AgentRun::Run() {
   ro.max_nodes = c_.max_nodes;
   ro.last_call = c_.rdzv_last_call;
   ro.lease_ttl = c_.rdzv_heartbeat;
+  ro.call_timeout = c_.rdzv_read_timeout;
   if (!c_.local_addr.empty()) {
     ro.node.host = c_.local_addr;
   } else if (c_.rdzv_backend == RdzvBackend::kStatic) {
@@ -200,7 +281,23 @@ int AgentRun::Run() {
   if (!rdzv.ok()) return Fail("cannot join the rendezvous", rdzv.status());
   rdzv_ = std::move(*rdzv);
 
+  if (absl::Status s = MakeRunDir(); !s.ok()) return Fail("run folder", s);
   WorkerGroupOptions wo;
+  wo.run_dir = run_dir_;
+  wo.local_ranks_filter = c_.local_ranks_filter;
+  if (c_.cpu_bind == CpuBind::kCores) {
+    absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+    if (!cpus.ok()) return Fail("--cpu-bind cores", cpus.status());
+    wo.cpu_shares = SplitCpus(*cpus, c_.nproc_per_node);
+    std::vector<std::string> shares;
+    for (int lr = 0; lr < c_.nproc_per_node; ++lr) {
+      shares.push_back(absl::StrCat(lr, ":", FormatCpuList(wo.cpu_shares[lr])));
+    }
+    Say(absl::StrCat("--cpu-bind cores: local rank:CPUs ", absl::StrJoin(shares, " "),
+                     cpus->size() < static_cast<size_t>(c_.nproc_per_node)
+                         ? " (fewer CPUs than workers: some share one)"
+                         : ""));
+  }
   wo.spawner = o_.spawner;
   wo.output = output_.get();
   wo.command = c_.command;
@@ -253,17 +350,19 @@ int AgentRun::Run() {
         ++restarts_;
         if (c_.elastic()) {
           for (int lr : failed) {
-            Say(absl::StrFormat("worker rank %d (pid %d) ended with %s; restarting it (restart %d of %d)",
+            Say(absl::StrFormat("worker rank %d (pid %d) ended with %s%s; restarting it (restart "
+                                "%d of %d)",
                                 workers_->workers().at(lr).global_rank,
                                 workers_->workers().at(lr).pid,
-                                workers_->workers().at(lr).exit->ToString(), restarts_,
-                                c_.max_restarts));
+                                workers_->workers().at(lr).exit->ToString(), RecordedError(lr),
+                                restarts_, c_.max_restarts));
             if (absl::Status st = StartWorker(lr); !st.ok()) return Fail("cannot restart worker", st);
           }
         } else {
-          Say(absl::StrFormat("worker rank %d (pid %d) ended with %s; restarting all workers "
+          Say(absl::StrFormat("worker rank %d (pid %d) ended with %s%s; restarting all workers "
                               "(restart %d of %d)",
-                              w.global_rank, w.pid, w.exit->ToString(), restarts_, c_.max_restarts));
+                              w.global_rank, w.pid, w.exit->ToString(),
+                              RecordedError(failed.front()), restarts_, c_.max_restarts));
           (void)workers_->StopAll(SIGTERM, c_.stop_timeout);
           if (absl::Status st = rdzv_->RequestNextRound(absl::Now() + c_.rdzv_timeout); !st.ok()) {
             return Fail("cannot start the next round", st);
@@ -274,34 +373,42 @@ int AgentRun::Run() {
         continue;
       }
       for (int lr : failed) workers_->DrainOutput(lr, absl::Now() + absl::Seconds(2));
-      Say(absl::StrFormat("job '%s' failed: %d worker(s) on this node failed (generation %d, "
-                          "%d of %d restarts used):\n%s",
-                          c_.rdzv_id, failed.size(), round_.generation, restarts_, c_.max_restarts,
-                          workers_->FailureSummary(failed)));
       if (!c_.elastic() && round_.num_nodes() > 1) {
         // A static round cannot close without this node: tell the others.
         (void)rdzv_->MarkFailed(absl::StrCat("rank ", w.global_rank, " ", w.exit->ToString()),
-                                absl::Now() + absl::Seconds(2));
+                                absl::Now() + c_.rdzv_close_timeout);
       }
+      // Stop the rest first: the report then sees every error file, and the
+      // root cause may be a worker that failed but had not exited yet.
       (void)workers_->StopAll(SIGTERM, c_.stop_timeout);
       DrainAll(absl::Seconds(2));
-      (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
-      const int code = w.exit->ShellCode();
+      std::vector<WorkerFailure> failures = workers_->CollectFailures(failed);
+      if (run_dir_is_temporary_) {
+        for (WorkerFailure& f : failures) f.error_file.clear();  // gone when braidrun exits
+      }
+      const WorkerFailure& root = failures[RootCause(failures)];
+      Say(absl::StrFormat("job '%s' failed: %d worker(s) on this node failed (generation %d, "
+                          "%d of %d restarts used):\n%s",
+                          c_.rdzv_id, failures.size(), round_.generation, restarts_,
+                          c_.max_restarts, FormatFailureReport(failures)));
+      (void)rdzv_->Leave(absl::Now() + c_.rdzv_close_timeout);
+      const bool root_failed = std::find(failed.begin(), failed.end(), root.local_rank) != failed.end();
+      const int code = root_failed ? root.exit->ShellCode() : w.exit->ShellCode();
       return code == 0 ? 1 : code;
     }
     if (workers_->all_succeeded()) {
       DrainAll(absl::Seconds(5));
-      (void)rdzv_->MarkDone(absl::Now() + absl::Seconds(2));
+      (void)rdzv_->MarkDone(absl::Now() + c_.rdzv_close_timeout);
       if (js_.server != nullptr && round_.num_nodes() > 1) WaitForOtherNodes();
-      (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
+      (void)rdzv_->Leave(absl::Now() + c_.rdzv_close_timeout);
       return 0;
     }
 
-    absl::StatusOr<bool> changed = rdzv_->CheckMembership(absl::Now() + absl::Seconds(5));
+    absl::StatusOr<bool> changed = rdzv_->CheckMembership(absl::Now() + c_.rdzv_read_timeout);
     if (absl::IsAborted(changed.status())) {
       (void)workers_->StopAll(SIGTERM, c_.stop_timeout);
       DrainAll(absl::Seconds(2));
-      (void)rdzv_->Leave(absl::Now() + absl::Seconds(2));
+      (void)rdzv_->Leave(absl::Now() + c_.rdzv_close_timeout);
       return Fail("stopping", changed.status());
     }
     if (!changed.ok()) {
@@ -374,7 +481,9 @@ std::vector<std::string> WorkerEnv(const WorkerEnvInput& in) {
 
 int RunAgent(const AgentOptions& options) {
   AgentRun run(options);
-  return run.Run();
+  const int code = run.Run();
+  run.Finish();
+  return code;
 }
 
 }  // namespace braid::launcher

@@ -10,10 +10,11 @@
 //        - a worker failed: static jobs (MIN == MAX) stop the group, open the
 //          next round and restart everyone (BRAID_RESTART_COUNT + 1), up to
 //          --max-restarts; elastic jobs (MIN < MAX) restart only that worker.
-//          Past --max-restarts: print the failure summary, stop the rest, exit
-//          with the failed worker's code (128 + signal when it was killed); a
-//          static multi-node job first marks the job failed in the store, and
-//          the other agents stop too (exit 1).
+//          Past --max-restarts: stop the rest, print the failure report
+//          naming the root cause (failure_report.h: the earliest failure by
+//          its error file's timestamp), exit with the root cause's code (128 +
+//          signal when it was killed); a static multi-node job first marks
+//          the job failed in the store, and the other agents stop too (exit 1).
 //        - the membership changed (a node joined, left or died, or another
 //          node's static restart): join the next round. Static jobs restart
 //          their workers into it (not counted as a restart); elastic jobs keep
@@ -21,6 +22,12 @@
 //          membership key (BRAID_MEMBERSHIP_KEY).
 //        - SIGINT/SIGTERM/SIGHUP: forward the signal to every worker's process
 //          group, SIGKILL after --stop-timeout, leave, exit 128 + signal.
+//
+//   5. At exit: with BRAID_TRACE=dir in braidrun's environment, merge the
+//      ranks' dir/trace_rank<N>.json into dir/trace.json (trace_merge.h).
+//
+// Workers' error files live in the run folder: LOG_DIR/RUN_ID with --log-dir
+// (kept), else a temporary folder removed when braidrun exits.
 //
 // Thread-safety: not thread-safe; Run is called once, on the main thread.
 #ifndef BRAID_LAUNCHER_AGENT_H_
@@ -57,7 +64,8 @@ struct AgentOptions {
 //   BRAID_MEMBERSHIP_KEY BRAID_RESTART_COUNT TORCHELASTIC_RESTART_COUNT
 //   TORCHELASTIC_MAX_RESTARTS TORCHELASTIC_RUN_ID
 // and OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1 when local_world_size > 1 and
-// `base` does not set them.
+// `base` does not set them. (WorkerGroup adds BRAID_ERROR_FILE and
+// TORCHELASTIC_ERROR_FILE.)
 struct WorkerEnvInput {
   std::vector<std::string> base;
   elastic::RoundResult round;

@@ -14,6 +14,7 @@
 #include "elastic/store/store_client.h"
 #include "gtest/gtest.h"
 #include "launcher/launcher_test_util.h"
+#include "launcher/process.h"
 
 namespace braid::launcher {
 namespace {
@@ -207,6 +208,18 @@ TEST(BraidrunTest, RestartsRunOut) {
   EXPECT_NE(p->Stderr().find("1 of 1 restarts used"), std::string::npos) << p->Stderr();
 }
 
+TEST(BraidrunTest, RestartLineNamesTheRecordedError) {
+  auto p = BraidrunProcess::Start(Args(
+      {"--max-restarts", "1"},
+      Sh("[ \"$BRAID_RESTART_COUNT\" = 1 ] && exit 0; printf '{\"code\":\"INTERNAL\",\"message\":"
+         "\"boom\",\"timestamp_us\":1}' > \"$BRAID_ERROR_FILE\"; exit 7")));
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(60));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  EXPECT_NE(p->Stderr().find("ended with exit code 7 (INTERNAL: boom); restarting all workers"),
+            std::string::npos)
+      << p->Stderr();
+}
+
 TEST(BraidrunTest, LogDirAndRedirects) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/braidrun_logs_", ::getpid());
@@ -254,6 +267,9 @@ TEST(BraidrunTest, BadFlagsAreClearErrors) {
       {{"--nnodes", "2", "/bin/true"}, "--node-rank"},
       {{"--redirects", "1", "/bin/true"}, "--log-dir"},
       {{"--nproc-per-node", "2"}, "no worker program"},
+      {{"--rdzv-conf", "join_timeout=5,bogus=1", "/bin/true"}, "unknown key 'bogus'"},
+      {{"--nproc-per-node", "2", "--local-ranks-filter", "0,5", "/bin/true"}, "'5'"},
+      {{"--cpu-bind", "numa", "/bin/true"}, "--cpu-bind"},
   };
   for (const Case& c : cases) {
     auto p = BraidrunProcess::Start(c.args);
@@ -272,7 +288,9 @@ TEST(BraidrunTest, HelpExplainsFlags) {
   for (const char* flag : {"--nnodes", "--nproc-per-node", "--node-rank", "--standalone",
                            "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id", "--rdzv-timeout",
                            "--max-restarts", "--monitor-interval", "--master-addr",
-                           "--master-port", "--log-dir", "--redirects", "--tee"}) {
+                           "--master-port", "--log-dir", "--redirects", "--tee",
+                           "--rdzv-conf", "read_timeout", "close_timeout",
+                           "--local-ranks-filter", "--cpu-bind"}) {
     EXPECT_NE(p->Stdout().find(flag), std::string::npos) << flag;
   }
 }
@@ -293,6 +311,144 @@ TEST(BraidrunTest, MultiNodeNeedsAToken) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->ShellCode(), 1) << p->Output();
   EXPECT_NE(p->Stderr().find("BRAID_JOB_TOKEN"), std::string::npos) << p->Stderr();
+}
+
+TEST(BraidrunTest, TorchelasticVariablesAndErrorFiles) {
+  // One worker: no thread-count variables and no notice; the torchrun names
+  // carry the flags' values; each worker has its own error file in the run
+  // folder, which braidrun removes at exit when it made it.
+  auto p = BraidrunProcess::Start(
+      Args({"--max-restarts", "2", "--rdzv-id", "job9"},
+           Sh("echo \"vars $TORCHELASTIC_RESTART_COUNT $TORCHELASTIC_MAX_RESTARTS "
+              "$TORCHELASTIC_RUN_ID ${OMP_NUM_THREADS:-unset} ${OPENBLAS_NUM_THREADS:-unset}\"; "
+              "echo \"file $BRAID_ERROR_FILE\"; echo \"torch $TORCHELASTIC_ERROR_FILE\"")),
+      {{"OMP_NUM_THREADS", "<unset>"}, {"OPENBLAS_NUM_THREADS", "<unset>"}});
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  const std::string out = p->Stdout();
+  EXPECT_EQ(CountOf(out, "[rank0]:vars 0 2 job9 unset unset\n"), 1) << out;
+  EXPECT_EQ(CountOf(p->Stderr(), "OMP_NUM_THREADS"), 0) << p->Stderr();
+  const size_t at = out.find("[rank0]:file ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string file = out.substr(at + 13, out.find('\n', at) - at - 13);
+  EXPECT_TRUE(absl::EndsWith(file, "/attempt_0/0/error.json")) << file;
+  EXPECT_TRUE(absl::StrContains(file, "braidrun-job9-")) << file;
+  EXPECT_EQ(CountOf(out, absl::StrCat("[rank0]:torch ", file, "\n")), 1) << out;
+  const std::filesystem::path run_dir = std::filesystem::path(file).parent_path().parent_path().parent_path();
+  EXPECT_FALSE(std::filesystem::exists(run_dir)) << run_dir;
+}
+
+TEST(BraidrunTest, ErrorFilesUnderLogDirAreKept) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/braidrun_errlogs_", ::getpid());
+  std::filesystem::remove_all(dir);
+  auto p = BraidrunProcess::Start(
+      Args({"--nproc-per-node", "2", "--log-dir", dir, "--rdzv-id", "kept"},
+           Sh("echo \"file $BRAID_ERROR_FILE\"")));
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  for (int r = 0; r < 2; ++r) {
+    const std::string file = absl::StrCat(dir, "/kept/attempt_0/", r, "/error.json");
+    EXPECT_EQ(CountOf(p->Stdout(), absl::StrCat("]:file ", file, "\n")), 1) << p->Output();
+    EXPECT_TRUE(std::filesystem::is_directory(std::filesystem::path(file).parent_path()));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BraidrunTest, RootCauseIsTheEarliestError) {
+  // Rank 1 records an error first and keeps running; rank 0 then records a
+  // later one and exits. braidrun stops rank 1 and names it the root cause
+  // from its error file, though rank 0 ended first.
+  const std::string record =
+      "printf '{\"rank\":%s,\"code\":\"%s\",\"message\":\"%s\",\"timestamp_us\":%s,"
+      "\"stack\":[\"0x1 frame_of_%s\"]}' \"$RANK\" ";
+  auto p = BraidrunProcess::Start(Args(
+      {"--nproc-per-node", "2", "--stop-timeout", "5"},
+      Sh("if [ \"$LOCAL_RANK\" = 1 ]; then " + record +
+         "ABORTED 'rank one went first' 1000000 one > \"$BRAID_ERROR_FILE\"; echo 'one says bye'; "
+         "exec sleep 60; fi; "
+         "f1=\"${BRAID_ERROR_FILE%/0/error.json}/1/error.json\"; i=0; "
+         "while [ ! -s \"$f1\" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; " +
+         record + "INTERNAL 'rank zero came later' 2000000 zero > \"$BRAID_ERROR_FILE\"; exit 4")));
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(60));
+  ASSERT_TRUE(e.has_value()) << p->Output();
+  EXPECT_EQ(e->ShellCode(), 4) << p->Output();
+  const std::string err = p->Stderr();
+  EXPECT_NE(err.find("2 worker(s) on this node failed"), std::string::npos) << err;
+  EXPECT_NE(err.find("root cause (first failure): rank 1 (local 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("at 1970-01-01 00:00:01.000000 UTC"), std::string::npos) << err;
+  EXPECT_NE(err.find("error: ABORTED: rank one went first"), std::string::npos) << err;
+  EXPECT_NE(err.find("#0 0x1 frame_of_one"), std::string::npos) << err;
+  EXPECT_NE(err.find("last output of rank 1:\n      | one says bye"), std::string::npos) << err;
+  EXPECT_NE(err.find("INTERNAL: rank zero came later"), std::string::npos) << err;
+}
+
+TEST(BraidrunTest, LocalRanksFilterShowsOnlyThoseRanks) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/braidrun_filter_", ::getpid());
+  std::filesystem::remove_all(dir);
+  auto p = BraidrunProcess::Start(
+      Args({"--nproc-per-node", "3", "--local-ranks-filter", "0,2", "--log-dir", dir,
+            "--rdzv-id", "flt"},
+           Sh("echo \"out $RANK\"; echo \"err $RANK\" >&2")));
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  EXPECT_EQ(CountOf(p->Stdout(), "[rank0]:out 0\n"), 1) << p->Output();
+  EXPECT_EQ(CountOf(p->Stdout(), "[rank2]:out 2\n"), 1) << p->Output();
+  EXPECT_EQ(CountOf(p->Stderr(), "[rank2]:err 2\n"), 1) << p->Output();
+  EXPECT_EQ(CountOf(p->Output(), "[rank1]"), 0) << p->Output();
+  // Rank 1 still ran; its output went to its log files only.
+  EXPECT_EQ(ReadFile(dir + "/flt/attempt_0/1/stdout.log"), "out 1\n");
+  EXPECT_EQ(ReadFile(dir + "/flt/attempt_0/1/stderr.log"), "err 1\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BraidrunTest, CpuBindCoresPinsEachLocalRank) {
+  absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+  ASSERT_TRUE(cpus.ok()) << cpus.status();
+  const std::vector<std::vector<int>> shares = SplitCpus(*cpus, 2);
+  const std::string script = "echo \"cpus $(grep Cpus_allowed_list /proc/self/status | cut -f2)\"";
+  auto p = BraidrunProcess::Start(
+      Args({"--nproc-per-node", "2", "--cpu-bind", "cores"}, Sh(script)));
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(CountOf(p->Stdout(), absl::StrCat("[rank", r, "]:cpus ", FormatCpuList(shares[r]),
+                                                "\n")),
+              1)
+        << p->Output();
+  }
+  EXPECT_NE(p->Stderr().find("--cpu-bind cores: local rank:CPUs 0:"), std::string::npos)
+      << p->Stderr();
+  // Default (none): every worker keeps braidrun's whole set.
+  auto q = BraidrunProcess::Start(Args({"--nproc-per-node", "2"}, Sh(script)));
+  std::optional<ExitInfo> f = q->Wait(absl::Seconds(30));
+  ASSERT_TRUE(f.has_value() && f->ok()) << q->Output();
+  EXPECT_EQ(CountOf(q->Stdout(), absl::StrCat("]:cpus ", FormatCpuList(*cpus), "\n")), 2)
+      << q->Output();
+}
+
+TEST(BraidrunTest, TracesAreMergedAtExit) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/braidrun_trace_", ::getpid());
+  std::filesystem::remove_all(dir);
+  auto p = BraidrunProcess::Start(
+      Args({"--nproc-per-node", "2"},
+           Sh("mkdir -p \"$BRAID_TRACE\"; printf '{\"traceEvents\":[{\"name\":\"step\",\"ph\":\"X\","
+              "\"ts\":1,\"dur\":1,\"pid\":%s,\"tid\":1}],\"displayTimeUnit\":\"ms\","
+              "\"otherData\":{\"rank\":%s,\"dropped_events\":1}}' $RANK $RANK "
+              "> \"$BRAID_TRACE/trace_rank$RANK.json\"")),
+      {{"BRAID_TRACE", dir}});
+  std::optional<ExitInfo> e = p->Wait(absl::Seconds(30));
+  ASSERT_TRUE(e.has_value() && e->ok()) << p->Output();
+  EXPECT_NE(p->Stderr().find(absl::StrCat("merged the traces of 2 rank(s) into ", dir,
+                                          "/trace.json")),
+            std::string::npos)
+      << p->Stderr();
+  const std::string merged = ReadFile(dir + "/trace.json");
+  EXPECT_EQ(CountOf(merged, "\"pid\":0,"), 1) << merged;
+  EXPECT_EQ(CountOf(merged, "\"pid\":1,"), 1) << merged;
+  EXPECT_NE(merged.find("\"otherData\":{\"ranks\":[0,1],\"dropped_events\":2}"),
+            std::string::npos)
+      << merged;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -52,6 +52,16 @@ std::string ToString(RdzvBackend backend) {
   return "unknown";
 }
 
+std::string ToString(CpuBind bind) {
+  switch (bind) {
+    case CpuBind::kNone:
+      return "none";
+    case CpuBind::kCores:
+      return "cores";
+  }
+  return "unknown";
+}
+
 absl::Status ParseNodeRange(absl::string_view text, int* min_nodes, int* max_nodes) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
   int lo = 0, hi = 0;
@@ -87,7 +97,8 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
   ParsedFlags parsed;
   LaunchConfig& c = parsed.config;
   std::string nnodes = "1", nproc = "1", backend, timeout = "900", last_call, conf,
-              monitor = "0.1", redirects = "0", tee = "0", stop_timeout = "10";
+              monitor = "0.1", redirects = "0", tee = "0", stop_timeout = "10", ranks_filter,
+              cpu_bind = "none";
   bool no_python = false;
 
   CLI::App app(
@@ -123,8 +134,10 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
                  "Seconds a round with >= MIN nodes waits for more after the latest join "
                  "(default 1; same as --rdzv-conf last_call_timeout=)");
   app.add_option(Names("--rdzv-conf"), conf,
-                 "key=value,... : last_call_timeout (s), join_timeout (s, = --rdzv-timeout), "
-                 "heartbeat (agent lease TTL, s, default 5)");
+                 "key=value,... in seconds: join_timeout (= --rdzv-timeout), last_call_timeout "
+                 "(= --rdzv-last-call), read_timeout (each store call while the job runs, "
+                 "default 5), close_timeout (store calls when this node leaves, default 2), "
+                 "heartbeat (agent lease TTL, default 5)");
   app.add_option(Names("--max-restarts"), c.max_restarts,
                  "Restarts allowed after worker failures before the job fails (default 0)");
   app.add_option(Names("--monitor-interval"), monitor,
@@ -144,6 +157,12 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
                  "(needs --log-dir)");
   app.add_option(Names("--tee") + ",-t", tee,
                  "Send worker streams to the console and the log files: 0-3 as --redirects");
+  app.add_option(Names("--local-ranks-filter"), ranks_filter,
+                 "Comma-separated local ranks whose output goes to the console (e.g. 0,2); the "
+                 "others still run and still write their --log-dir files (default: all)");
+  app.add_option(Names("--cpu-bind"), cpu_bind,
+                 "'cores': pin local rank r to the r-th of nproc-per-node equal shares of "
+                 "braidrun's CPUs; 'none' (default): inherit");
   app.add_option(Names("--stop-timeout"), stop_timeout,
                  "Seconds between SIGTERM and SIGKILL when stopping workers (default 10)");
   app.add_option(Names("--job-token-file"), c.job_token_file,
@@ -180,6 +199,12 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
       if (p.first.empty() || kv.find('=') == absl::string_view::npos) {
         return Bad(absl::StrCat("--rdzv-conf: '", kv, "' is not key=value"));
       }
+      if (p.first != "join_timeout" && p.first != "last_call_timeout" &&
+          p.first != "read_timeout" && p.first != "close_timeout" && p.first != "heartbeat") {
+        return Bad(absl::StrCat("--rdzv-conf: unknown key '", p.first,
+                                "'; known keys: join_timeout, last_call_timeout, read_timeout, "
+                                "close_timeout, heartbeat"));
+      }
       c.rdzv_conf[p.first] = p.second;
     }
   }
@@ -197,6 +222,12 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
   if (absl::Status s = conf_seconds("join_timeout", &c.rdzv_timeout, false); !s.ok()) return s;
   if (absl::Status s = conf_seconds("last_call_timeout", &c.rdzv_last_call, true); !s.ok()) return s;
   if (absl::Status s = conf_seconds("heartbeat", &c.rdzv_heartbeat, false); !s.ok()) return s;
+  if (absl::Status s = conf_seconds("read_timeout", &c.rdzv_read_timeout, false); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = conf_seconds("close_timeout", &c.rdzv_close_timeout, false); !s.ok()) {
+    return s;
+  }
   if (!last_call.empty()) {
     auto d = ParseSeconds("--rdzv-last-call", last_call, true);
     if (!d.ok()) return d.status();
@@ -220,6 +251,25 @@ absl::StatusOr<ParsedFlags> ParseFlags(int argc, const char* const* argv) {
     return Bad("--redirects/--tee need --log-dir");
   }
   if (c.max_restarts < 0) return Bad("--max-restarts must be >= 0");
+  for (absl::string_view r : absl::StrSplit(ranks_filter, ',', absl::SkipWhitespace())) {
+    int local_rank;
+    if (!absl::SimpleAtoi(r, &local_rank) || local_rank < 0 || local_rank >= c.nproc_per_node) {
+      return Bad(absl::StrCat("--local-ranks-filter: '", r, "' is not a local rank 0..",
+                              c.nproc_per_node - 1, " (comma-separated, e.g. 0,2)"));
+    }
+    c.local_ranks_filter.insert(local_rank);
+  }
+  if (!ranks_filter.empty() && c.local_ranks_filter.empty()) {
+    return Bad("--local-ranks-filter: give at least one local rank, e.g. 0,2");
+  }
+  const std::string bind = absl::AsciiStrToLower(cpu_bind);
+  if (bind == "none") {
+    c.cpu_bind = CpuBind::kNone;
+  } else if (bind == "cores") {
+    c.cpu_bind = CpuBind::kCores;
+  } else {
+    return Bad(absl::StrCat("--cpu-bind: '", cpu_bind, "' is not none or cores"));
+  }
   c.master_port_given = master_port_opt->count() > 0;
   if (c.master_port < 0 || c.master_port > 65535) return Bad("--master-port must be 0..65535");
 

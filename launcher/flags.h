@@ -11,6 +11,7 @@
 #define BRAID_LAUNCHER_FLAGS_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,13 @@ enum class RdzvBackend {
   kStatic,  // fixed nodes: --node-rank given, store at --master-addr:--master-port
 };
 std::string ToString(RdzvBackend backend);
+
+// --cpu-bind: how workers are placed on CPUs.
+enum class CpuBind {
+  kNone,   // inherit braidrun's CPU set (default)
+  kCores,  // local rank r gets the r-th of nproc-per-node equal shares of it
+};
+std::string ToString(CpuBind bind);
 
 // Which worker streams a --redirects/--tee value selects (torchrun's 0-3).
 struct StreamSelection {
@@ -53,7 +61,14 @@ struct LaunchConfig {
   // Agent lease TTL; an agent silent this long counts as dead
   // (--rdzv-conf heartbeat=seconds).
   absl::Duration rdzv_heartbeat = absl::Seconds(5);
-  // --rdzv-conf key=value pairs as given (for the keys above and any other).
+  // Deadline of each store call the agent makes while the job runs
+  // (membership checks, rendezvous reads) (--rdzv-conf read_timeout=).
+  absl::Duration rdzv_read_timeout = absl::Seconds(5);
+  // Deadline of the store calls that close this node's part of the job:
+  // leave, mark done, mark failed (--rdzv-conf close_timeout=).
+  absl::Duration rdzv_close_timeout = absl::Seconds(2);
+  // --rdzv-conf key=value pairs as given (only the keys above are accepted:
+  // join_timeout, last_call_timeout, read_timeout, close_timeout, heartbeat).
   std::map<std::string, std::string> rdzv_conf;
   int max_restarts = 0;
   absl::Duration monitor_interval = absl::Milliseconds(100);
@@ -66,6 +81,11 @@ struct LaunchConfig {
   std::string log_dir;
   StreamSelection redirects;
   StreamSelection tee;
+  // --local-ranks-filter 0,2: only these local ranks' output reaches the
+  // console (all of it still goes to the log files). Empty: every rank.
+  std::set<int> local_ranks_filter;
+  // --cpu-bind none|cores.
+  CpuBind cpu_bind = CpuBind::kNone;
   // Grace period between SIGTERM and SIGKILL when stopping workers.
   absl::Duration stop_timeout = absl::Seconds(10);
   std::string job_token_file;

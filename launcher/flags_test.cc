@@ -1,5 +1,6 @@
 #include "launcher/flags.h"
 
+#include <set>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -120,6 +121,56 @@ TEST(FlagsTest, NodeRange) {
   EXPECT_EQ(hi, 5);
   EXPECT_FALSE(ParseNodeRange("2:", &lo, &hi).ok());
   EXPECT_FALSE(ParseNodeRange("1:2:3", &lo, &hi).ok());
+}
+
+TEST(FlagsTest, RdzvConfKeys) {
+  auto p = Parse({"--rdzv_conf",
+                  "join_timeout=60,last_call_timeout=0.5,read_timeout=7,close_timeout=3,"
+                  "heartbeat=2",
+                  "prog"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  const LaunchConfig& c = p->config;
+  EXPECT_EQ(c.rdzv_timeout, absl::Seconds(60));
+  EXPECT_EQ(c.rdzv_last_call, absl::Milliseconds(500));
+  EXPECT_EQ(c.rdzv_read_timeout, absl::Seconds(7));
+  EXPECT_EQ(c.rdzv_close_timeout, absl::Seconds(3));
+  EXPECT_EQ(c.rdzv_heartbeat, absl::Seconds(2));
+  auto defaults = Parse({"prog"});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->config.rdzv_read_timeout, absl::Seconds(5));
+  EXPECT_EQ(defaults->config.rdzv_close_timeout, absl::Seconds(2));
+
+  auto unknown = Parse({"--rdzv-conf", "read_timeout=1,timeuot=3", "prog"});
+  ASSERT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("unknown key 'timeuot'"), absl::string_view::npos)
+      << unknown.status();
+  EXPECT_NE(unknown.status().message().find("close_timeout"), absl::string_view::npos);
+  for (const char* bad : {"read_timeout=0", "close_timeout=-1", "join_timeout=x"}) {
+    EXPECT_EQ(Parse({"--rdzv-conf", bad, "prog"}).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST(FlagsTest, LocalRanksFilterAndCpuBind) {
+  auto p = Parse({"--nproc-per-node", "4", "--local_ranks_filter", "0, 2", "--cpu_bind", "cores",
+                  "prog"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->config.local_ranks_filter, (std::set<int>{0, 2}));
+  EXPECT_EQ(p->config.cpu_bind, CpuBind::kCores);
+  auto defaults = Parse({"prog"});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->config.local_ranks_filter.empty());
+  EXPECT_EQ(defaults->config.cpu_bind, CpuBind::kNone);
+  EXPECT_EQ(ToString(CpuBind::kCores), "cores");
+  for (const std::vector<const char*>& bad :
+       std::vector<std::vector<const char*>>{{"--nproc-per-node", "2", "--local-ranks-filter", "2", "p"},
+                                             {"--local-ranks-filter", "a", "p"},
+                                             {"--local-ranks-filter", "-1", "p"},
+                                             {"--local-ranks-filter", ",", "p"},
+                                             {"--cpu-bind", "sockets", "p"}}) {
+    EXPECT_EQ(Parse(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad[1];
+  }
 }
 
 }  // namespace

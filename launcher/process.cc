@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -35,7 +36,8 @@ void CloseFd(int& fd) {
 
 // Child side of Spawn, between fork and exec: async-signal-safe calls only.
 [[noreturn]] void RunChild(pid_t launcher_pid, const char* path, char* const* argv,
-                           char* const* envp, int out_w, int err_w, int errpipe_w) {
+                           char* const* envp, int out_w, int err_w, int errpipe_w,
+                           const cpu_set_t* cpus) {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != launcher_pid) _exit(127);  // launcher died before prctl
@@ -47,8 +49,13 @@ void CloseFd(int& fd) {
   }
   if (out_w >= 0 && ::dup2(out_w, STDOUT_FILENO) < 0) _exit(127);
   if (err_w >= 0 && ::dup2(err_w, STDERR_FILENO) < 0) _exit(127);
-  ::execve(path, argv, envp);
-  const int err = errno;
+  int err = 0;
+  if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) != 0) {
+    err = errno;
+  } else {
+    ::execve(path, argv, envp);
+    err = errno;
+  }
   ssize_t ignored = ::write(errpipe_w, &err, sizeof(err));
   (void)ignored;
   _exit(127);
@@ -97,6 +104,14 @@ absl::StatusOr<SpawnedProcess> PosixProcessSpawner::Spawn(const SpawnOptions& op
   std::vector<char*> envp;
   for (const std::string& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  cpu_set_t cpu_set;
+  CPU_ZERO(&cpu_set);
+  for (int cpu : options.cpus) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) {
+      return absl::InvalidArgumentError(absl::StrCat("Spawn: CPU ", cpu, " is out of range"));
+    }
+    CPU_SET(cpu, &cpu_set);
+  }
 
   int out[2] = {-1, -1}, err[2] = {-1, -1}, errpipe[2] = {-1, -1};
   auto close_all = [&] {
@@ -124,7 +139,8 @@ absl::StatusOr<SpawnedProcess> PosixProcessSpawner::Spawn(const SpawnOptions& op
     return ErrnoError("Spawn: fork", e);
   }
   if (pid == 0) {
-    RunChild(launcher_pid, path->c_str(), argv.data(), envp.data(), out[1], err[1], errpipe[1]);
+    RunChild(launcher_pid, path->c_str(), argv.data(), envp.data(), out[1], err[1], errpipe[1],
+             options.cpus.empty() ? nullptr : &cpu_set);
   }
   // Also set the group from the parent, so a signal sent right after Spawn
   // returns already reaches the group (whichever of the two runs first wins).
@@ -144,6 +160,11 @@ absl::StatusOr<SpawnedProcess> PosixProcessSpawner::Spawn(const SpawnOptions& op
     }
     CloseFd(out[0]);
     CloseFd(err[0]);
+    if (!options.cpus.empty() && exec_errno == EINVAL) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot pin worker program '", *path, "' to CPUs ", FormatCpuList(options.cpus), ": ",
+          std::strerror(exec_errno), "; check the CPU set braidrun may use (taskset, cgroups)"));
+    }
     return absl::InvalidArgumentError(absl::StrCat("cannot execute worker program '", *path,
                                                    "': ", std::strerror(exec_errno)));
   }
@@ -152,6 +173,44 @@ absl::StatusOr<SpawnedProcess> PosixProcessSpawner::Spawn(const SpawnOptions& op
   p.stdout_fd = out[0];
   p.stderr_fd = err[0];
   return p;
+}
+
+absl::StatusOr<std::vector<int>> AllowedCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) return ErrnoError("sched_getaffinity", errno);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+std::vector<std::vector<int>> SplitCpus(const std::vector<int>& cpus, int parts) {
+  std::vector<std::vector<int>> shares(static_cast<size_t>(parts));
+  const size_t n = cpus.size();
+  for (size_t i = 0; i < shares.size(); ++i) {
+    if (n >= shares.size()) {
+      const size_t begin = i * n / shares.size(), end = (i + 1) * n / shares.size();
+      shares[i].assign(cpus.begin() + static_cast<long>(begin), cpus.begin() + static_cast<long>(end));
+    } else {
+      shares[i] = {cpus[i % n]};
+    }
+  }
+  return shares;
+}
+
+std::string FormatCpuList(const std::vector<int>& cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out.push_back(',');
+    absl::StrAppend(&out, cpus[i]);
+    if (j > i) absl::StrAppend(&out, "-", cpus[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 absl::Status PosixProcessSpawner::SignalGroup(pid_t pid, int sig) {

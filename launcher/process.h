@@ -13,7 +13,8 @@
 //      child exits at once. PR_SET_PDEATHSIG fires when the *thread* that
 //      forked dies, so Spawn must be called from a thread that lives as long
 //      as the workers (braidrun calls it from its main thread).
-//   3. signal mask and dispositions reset, stdout/stderr to the pipes, execve.
+//   3. signal mask and dispositions reset, stdout/stderr to the pipes, the
+//      CPU affinity set (SpawnOptions::cpus, sched_setaffinity), execve.
 //
 // Limitation: SIGKILL of the launcher kills the workers (step 2), but not
 // grandchildren that a worker started and that do not die with it. An orderly
@@ -59,6 +60,10 @@ struct SpawnOptions {
   // When true, the child's stdout and stderr go to pipes returned in
   // SpawnedProcess; else they are inherited.
   bool capture_output = true;
+  // CPUs the child may run on (set before exec); empty: inherit the
+  // launcher's. Spawn fails with kInvalidArgument when the kernel refuses
+  // the set (e.g. CPUs outside the launcher's cpuset).
+  std::vector<int> cpus;
 };
 
 struct SpawnedProcess {
@@ -93,6 +98,19 @@ class PosixProcessSpawner : public ProcessSpawner {
   absl::Status SignalGroup(pid_t pid, int sig) override;
   absl::StatusOr<std::optional<ExitInfo>> Wait(pid_t pid, absl::Time deadline) override;
 };
+
+// The CPUs this process may run on (sched_getaffinity), ascending.
+// kInternal when the call fails.
+absl::StatusOr<std::vector<int>> AllowedCpus();
+
+// Splits `cpus` into `parts` shares for --cpu-bind cores: with at least as
+// many CPUs as parts, share i is the i-th contiguous block (sizes differ by
+// at most one); with fewer, share i is the single CPU cpus[i % size].
+// REQUIRES: cpus non-empty, parts >= 1.
+std::vector<std::vector<int>> SplitCpus(const std::vector<int>& cpus, int parts);
+
+// "0-3,8,10-11" (the kernel's Cpus_allowed_list form) of ascending `cpus`.
+std::string FormatCpuList(const std::vector<int>& cpus);
 
 // Resolves `program` the way execvp does, using `path_var` (a PATH value).
 // Returns the program itself when it contains a '/'. kInvalidArgument when not

@@ -1,10 +1,12 @@
 #include "launcher/process.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
@@ -109,6 +111,42 @@ TEST(ProcessTest, ResolveProgram) {
   EXPECT_EQ(*sh, "/bin/sh");
   EXPECT_FALSE(ResolveProgram("sh", "/nonexistent").ok());
   EXPECT_FALSE(ResolveProgram("", "/bin").ok());
+}
+
+TEST(CpuSetsTest, SplitAndFormat) {
+  EXPECT_EQ(SplitCpus({0, 1, 2, 3}, 2), (std::vector<std::vector<int>>{{0, 1}, {2, 3}}));
+  EXPECT_EQ(SplitCpus({0, 1, 2, 3, 4}, 2), (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}}));
+  EXPECT_EQ(SplitCpus({4, 6, 8}, 3), (std::vector<std::vector<int>>{{4}, {6}, {8}}));
+  // More workers than CPUs: they share, round robin.
+  EXPECT_EQ(SplitCpus({0, 1}, 5), (std::vector<std::vector<int>>{{0}, {1}, {0}, {1}, {0}}));
+  EXPECT_EQ(FormatCpuList({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
+  EXPECT_EQ(FormatCpuList({5}), "5");
+  EXPECT_EQ(FormatCpuList({}), "");
+  absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+  ASSERT_TRUE(cpus.ok()) << cpus.status();
+  EXPECT_FALSE(cpus->empty());
+}
+
+TEST(CpuSetsTest, SpawnPinsTheChild) {
+  absl::StatusOr<std::vector<int>> cpus = AllowedCpus();
+  ASSERT_TRUE(cpus.ok()) << cpus.status();
+  PosixProcessSpawner spawner;
+  SpawnOptions so;
+  so.argv = {"/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"};
+  so.cpus = {cpus->back()};
+  absl::StatusOr<SpawnedProcess> p = spawner.Spawn(so);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::string out = ReadAll(p->stdout_fd);
+  ::close(p->stderr_fd);
+  absl::StatusOr<std::optional<ExitInfo>> e = spawner.Wait(p->pid, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(e.ok() && e->has_value());
+  EXPECT_TRUE((*e)->ok());
+  EXPECT_EQ(out, absl::StrCat("Cpus_allowed_list:\t", cpus->back(), "\n"));
+  // A CPU the kernel cannot give is a clear spawn error.
+  so.cpus = {CPU_SETSIZE - 1};
+  absl::StatusOr<SpawnedProcess> bad = spawner.Spawn(so);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(bad.status().message().find("cannot pin"), absl::string_view::npos) << bad.status();
 }
 
 }  // namespace

@@ -3,6 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -35,10 +40,31 @@ absl::Status WorkerGroup::Start(int local_rank, int global_rank, int attempt,
     return absl::FailedPreconditionError(
         absl::StrCat("worker local rank ", local_rank, " still runs (pid ", it->second.pid, ")"));
   }
+  const std::string error_dir =
+      absl::StrCat(options_.run_dir, "/attempt_", attempt, "/", local_rank);
+  const std::string error_file = error_dir + "/error.json";
+  std::error_code ec;
+  std::filesystem::create_directories(error_dir, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create the error file folder '",
+                                                   error_dir, "': ", ec.message(),
+                                                   "; check --log-dir / TMPDIR"));
+  }
+  std::filesystem::remove(error_file, ec);
   SpawnOptions so;
   so.argv = options_.command;
-  so.env = env;
+  for (const std::string& kv : env) {
+    if (!absl::StartsWith(kv, "BRAID_ERROR_FILE=") &&
+        !absl::StartsWith(kv, "TORCHELASTIC_ERROR_FILE=")) {
+      so.env.push_back(kv);
+    }
+  }
+  so.env.push_back(absl::StrCat("BRAID_ERROR_FILE=", error_file));
+  so.env.push_back(absl::StrCat("TORCHELASTIC_ERROR_FILE=", error_file));
   so.capture_output = true;
+  if (static_cast<size_t>(local_rank) < options_.cpu_shares.size()) {
+    so.cpus = options_.cpu_shares[local_rank];
+  }
   absl::StatusOr<SpawnedProcess> p = options_.spawner->Spawn(so);
   if (!p.ok()) return p.status();
 
@@ -49,6 +75,9 @@ absl::Status WorkerGroup::Start(int local_rank, int global_rank, int attempt,
   w.attempt = attempt;
   w.output_id = next_output_id_++;
   w.running = true;
+  w.error_file = error_file;
+  const bool to_console = options_.local_ranks_filter.empty() ||
+                          options_.local_ranks_filter.count(local_rank) > 0;
   const std::string prefix = absl::StrCat("[rank", global_rank, "]:");
   const std::string dir =
       options_.log_dir.empty()
@@ -57,8 +86,10 @@ absl::Status WorkerGroup::Start(int local_rank, int global_rank, int attempt,
                          local_rank, "/");
   OutputForwarder::Route out_route, err_route;
   out_route.prefix = err_route.prefix = prefix;
-  out_route.console_fd = options_.redirects.stdout_selected ? -1 : options_.stdout_fd;
-  err_route.console_fd = options_.redirects.stderr_selected ? -1 : options_.stderr_fd;
+  out_route.console_fd =
+      options_.redirects.stdout_selected || !to_console ? -1 : options_.stdout_fd;
+  err_route.console_fd =
+      options_.redirects.stderr_selected || !to_console ? -1 : options_.stderr_fd;
   if (!dir.empty()) {
     out_route.log_path = dir + "stdout.log";
     err_route.log_path = dir + "stderr.log";
@@ -79,6 +110,7 @@ absl::StatusOr<std::vector<int>> WorkerGroup::PollExits() {
     if (e->has_value()) {
       w.running = false;
       w.exit = **e;
+      w.ended = absl::Now();
       ended.push_back(local_rank);
     }
   }
@@ -96,6 +128,7 @@ absl::Status WorkerGroup::StopAll(int sig, absl::Duration grace) {
     if (e.ok() && e->has_value()) {
       w.running = false;
       w.exit = **e;
+      w.ended = absl::Now();
     }
   }
   std::vector<std::string> stuck;
@@ -107,6 +140,7 @@ absl::Status WorkerGroup::StopAll(int sig, absl::Duration grace) {
     if (e.ok() && e->has_value()) {
       w.running = false;
       w.exit = **e;
+      w.ended = absl::Now();
     } else {
       stuck.push_back(absl::StrCat(w.pid));
     }
@@ -124,25 +158,36 @@ void WorkerGroup::DrainOutput(int local_rank, absl::Time deadline) {
   (void)options_.output->Drain(it->second.output_id, deadline);
 }
 
-std::string WorkerGroup::FailureSummary(const std::vector<int>& local_ranks) const {
-  std::string out = absl::StrFormat("  %-6s %-6s %-8s %s\n", "rank", "local", "pid", "result");
-  for (int lr : local_ranks) {
-    auto it = workers_.find(lr);
-    if (it == workers_.end()) continue;
-    const WorkerStatus& w = it->second;
-    absl::StrAppendFormat(&out, "  %-6d %-6d %-8d %s\n", w.global_rank, w.local_rank, w.pid,
-                          w.exit.has_value() ? w.exit->ToString() : "running");
-  }
-  for (int lr : local_ranks) {
-    auto it = workers_.find(lr);
-    if (it == workers_.end()) continue;
-    const std::vector<std::string> tail = options_.output->TailLines(it->second.output_id);
-    if (tail.empty()) {
-      absl::StrAppend(&out, "  rank ", it->second.global_rank, " wrote no output\n");
-      continue;
+std::optional<runtime::ErrorRecord> WorkerGroup::ReadError(int local_rank) const {
+  auto it = workers_.find(local_rank);
+  if (it == workers_.end() || it->second.error_file.empty()) return std::nullopt;
+  absl::StatusOr<runtime::ErrorRecord> r = runtime::ReadErrorFile(it->second.error_file);
+  if (!r.ok()) return std::nullopt;
+  return *r;
+}
+
+std::vector<WorkerFailure> WorkerGroup::CollectFailures(const std::vector<int>& failed) const {
+  std::vector<WorkerFailure> out;
+  for (const auto& [local_rank, w] : workers_) {
+    WorkerFailure f;
+    f.global_rank = w.global_rank;
+    f.local_rank = local_rank;
+    f.pid = w.pid;
+    f.exit = w.exit;
+    f.ended = w.ended;
+    f.error_file = w.error_file;
+    if (!w.error_file.empty()) {
+      absl::StatusOr<runtime::ErrorRecord> r = runtime::ReadErrorFile(w.error_file);
+      if (r.ok()) {
+        f.error = *r;
+      } else if (!absl::IsNotFound(r.status())) {
+        f.error_file_problem = std::string(r.status().message());
+      }
     }
-    absl::StrAppend(&out, "  last output of rank ", it->second.global_rank, ":\n");
-    for (const std::string& line : tail) absl::StrAppend(&out, "    | ", line, "\n");
+    const bool listed = std::find(failed.begin(), failed.end(), local_rank) != failed.end();
+    if (!listed && !f.error.has_value()) continue;
+    f.tail = options_.output->TailLines(w.output_id);
+    out.push_back(std::move(f));
   }
   return out;
 }

@@ -2,9 +2,12 @@
 //
 // Starts workers through a ProcessSpawner, routes their output through an
 // OutputForwarder, notices exits, stops them (SIGTERM to each worker's
-// process group, SIGKILL after a grace period) and writes the failure
-// summary. It knows nothing of rendezvous: the agent gives it the complete
-// environment of each worker.
+// process group, SIGKILL after a grace period) and gathers what the failure
+// report needs (failure_report.h). It knows nothing of rendezvous: the agent
+// gives it the environment of each worker, to which it adds the worker's
+// error file (BRAID_ERROR_FILE and TORCHELASTIC_ERROR_FILE, both
+// run_dir/attempt_N/LOCAL_RANK/error.json; a stale file there is removed
+// before the worker starts).
 //
 // Thread-safety: thread-compatible; the agent's main thread owns it (Spawn
 // must run on a thread that outlives the workers, see process.h).
@@ -16,12 +19,14 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "launcher/failure_report.h"
 #include "launcher/flags.h"
 #include "launcher/output.h"
 #include "launcher/process.h"
@@ -42,6 +47,13 @@ struct WorkerGroupOptions {
   std::string log_dir;
   std::string run_id = "none";
   StreamSelection redirects;
+  // Local ranks whose output reaches the console; empty: all. The others'
+  // output still goes to the log files and into TailLines.
+  std::set<int> local_ranks_filter;
+  // Folder of the workers' error files (see the file comment). REQUIRED.
+  std::string run_dir;
+  // CPUs of each local rank (--cpu-bind cores); empty: inherit.
+  std::vector<std::vector<int>> cpu_shares;
 };
 
 // One worker as last seen.
@@ -53,6 +65,8 @@ struct WorkerStatus {
   uint64_t output_id = 0;
   bool running = false;
   std::optional<ExitInfo> exit;  // set once it ended
+  absl::Time ended = absl::InfinitePast();  // when braidrun saw it end
+  std::string error_file;                   // its BRAID_ERROR_FILE
 };
 
 class WorkerGroup {
@@ -82,9 +96,14 @@ class WorkerGroup {
   // forwarded completely, so its last lines are in TailLines.
   void DrainOutput(int local_rank, absl::Time deadline);
 
-  // A table of the given workers (rank, local rank, pid, how they ended) and
-  // the last lines of each one's output, for braidrun's stderr.
-  std::string FailureSummary(const std::vector<int>& local_ranks) const;
+  // What the failure report needs of the workers `failed` (local ranks that
+  // ended badly) and of every other worker that left an error record (a
+  // worker braidrun stopped may have failed first). Ordered by local rank.
+  std::vector<WorkerFailure> CollectFailures(const std::vector<int>& failed) const;
+
+  // The record in the worker's error file; nullopt when it wrote none or the
+  // file is malformed.
+  std::optional<runtime::ErrorRecord> ReadError(int local_rank) const;
 
   const std::map<int, WorkerStatus>& workers() const { return workers_; }
   int running_count() const;

@@ -25,6 +25,7 @@ constexpr absl::string_view kKnobs[] = {
     "BRAID_LOG_LEVEL",  "BRAID_TRACE",       "BRAID_STORE_ADDR",    "BRAID_JOB_TOKEN",
     "BRAID_GENERATION", "BRAID_RESTART_COUNT", "BRAID_BACKEND",     "BRAID_DETERMINISTIC",
     "BRAID_OP_TIMEOUT", "BRAID_SOCKET_IFNAME", "BRAID_RUN_ID",        "BRAID_MEMBERSHIP_KEY",
+    "BRAID_ERROR_FILE",
 };
 
 std::optional<std::string> Lookup(const VarMap& vars, const std::string& name) {
@@ -275,8 +276,18 @@ absl::StatusOr<World> ParseWorld(const VarMap& vars) {
                      "torchrun do) or none"));
   }
 
-  BRAID_RETURN_IF_ERROR(RequirePair(vars, "MASTER_ADDR", "MASTER_PORT",
-                                    "the rendezvous address needs both host and port"));
+  // Under srun the host may come from the node list: MASTER_PORT alone is
+  // enough then.
+  const bool slurm_host = world.launcher == Launcher::kSlurm && !world.master_addr.empty() &&
+                          vars.count("MASTER_ADDR") == 0;
+  if (!slurm_host) {
+    BRAID_RETURN_IF_ERROR(RequirePair(vars, "MASTER_ADDR", "MASTER_PORT",
+                                      "the rendezvous address needs both host and port"));
+  }
+  if (slurm_host && vars.count("MASTER_PORT") > 0) {
+    BRAID_ASSIGN_OR_RETURN(world.master_port,
+                           ParseIntVar(vars, "MASTER_PORT", 1, 65535, "a port 1..65535"));
+  }
   if (vars.count("MASTER_ADDR") > 0) {
     world.master_addr = std::string(absl::StripAsciiWhitespace(vars.at("MASTER_ADDR")));
     if (world.master_addr.empty()) {
@@ -346,6 +357,11 @@ absl::StatusOr<Config> Config::FromMap(const VarMap& vars) {
   }
   if (auto v = Lookup(vars, "BRAID_OP_TIMEOUT")) {
     BRAID_ASSIGN_OR_RETURN(config.op_timeout, ParseDurationVar("BRAID_OP_TIMEOUT", *v));
+  }
+  if (auto v = Lookup(vars, "BRAID_ERROR_FILE")) {
+    config.error_file = *v;
+  } else if (auto t = Lookup(vars, "TORCHELASTIC_ERROR_FILE")) {
+    config.error_file = *t;
   }
   if (auto v = Lookup(vars, "BRAID_SOCKET_IFNAME")) {
     for (absl::string_view name : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {

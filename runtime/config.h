@@ -25,7 +25,8 @@
 //      and the first host of SLURM_STEP_NODELIST as the default master.
 //   4. none of them: a single process, rank 0 of 1.
 // MASTER_ADDR / MASTER_PORT are read whatever the launcher (a user may set
-// them for mpirun or srun too).
+// them for mpirun or srun too). Under srun MASTER_PORT alone will do: the
+// host is then the first host of SLURM_STEP_NODELIST.
 //
 // Errors: every bad value is kInvalidArgument naming the variable, the value
 // and what is expected, e.g.
@@ -112,6 +113,10 @@ struct Config {
   // BRAID_OP_TIMEOUT: longest a collective may run before kAborted; an absl
   // duration ("30s", "5m", "1h30m") or plain seconds ("90"). Default 5m.
   absl::Duration op_timeout = absl::Minutes(5);
+  // BRAID_ERROR_FILE (else torchrun's TORCHELASTIC_ERROR_FILE): where this
+  // worker records its failure for the launcher (runtime/error_file.h);
+  // "" = no error file.
+  std::string error_file;
   // BRAID_SOCKET_IFNAME: network interfaces for data sockets, comma
   // separated (e.g. "eth0,eth1"); empty = choose automatically.
   std::vector<std::string> socket_ifnames;

@@ -266,5 +266,56 @@ TEST(ConfigTest, SlurmHostLists) {
   EXPECT_EQ(first("a1,b[1-3]"), "a1");
 }
 
+TEST(ConfigTest, ErrorFile) {
+  absl::StatusOr<Config> none = Config::FromMap({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->error_file, "");
+  absl::StatusOr<Config> torch = Config::FromMap({{"TORCHELASTIC_ERROR_FILE", "/r/t.json"}});
+  ASSERT_TRUE(torch.ok()) << torch.status();
+  EXPECT_EQ(torch->error_file, "/r/t.json");
+  // braid's name wins when both are set; it is a known knob.
+  absl::StatusOr<Config> both = Config::FromMap(
+      {{"TORCHELASTIC_ERROR_FILE", "/r/t.json"}, {"BRAID_ERROR_FILE", "/r/b.json"}});
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->error_file, "/r/b.json");
+  EXPECT_TRUE(both->unknown_variables.empty());
+}
+
+TEST(ConfigTest, SlurmCompressedNodeListAndMasterAddr) {
+  // What srun sets for task 5 of 8 on the second node of node[01-04,07].
+  const Vars slurm = {{"SLURM_PROCID", "5"},         {"SLURM_NTASKS", "8"},
+                      {"SLURM_LOCALID", "1"},        {"SLURM_NODEID", "1"},
+                      {"SLURM_STEP_ID", "0"},        {"SLURM_TASKS_PER_NODE", "4(x2)"},
+                      {"SLURM_STEP_NODELIST", "node[01-04,07]"}};
+  absl::StatusOr<Config> c = Config::FromMap(slurm);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->world.launcher, Launcher::kSlurm);
+  EXPECT_EQ(c->world.global_rank, 5);
+  EXPECT_EQ(c->world.world_size, 8);
+  EXPECT_EQ(c->world.local_rank, 1);
+  EXPECT_EQ(c->world.local_world_size, 4);
+  EXPECT_EQ(c->world.node_rank, 1);
+  EXPECT_EQ(c->world.master_addr, "node01");
+  // MASTER_ADDR/MASTER_PORT, when the user sets them, override the host.
+  Vars with_master = slurm;
+  with_master["MASTER_ADDR"] = "head";
+  with_master["MASTER_PORT"] = "29500";
+  absl::StatusOr<Config> m = Config::FromMap(with_master);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->world.master_addr, "head");
+  EXPECT_EQ(m->world.master_port, 29500);
+  // MASTER_PORT alone: the host is the node list's first.
+  Vars port_only = slurm;
+  port_only["MASTER_PORT"] = "29501";
+  absl::StatusOr<Config> p = Config::FromMap(port_only);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->world.master_addr, "node01");
+  EXPECT_EQ(p->world.master_port, 29501);
+  port_only["MASTER_PORT"] = "0";
+  ExpectInvalid(port_only, {"MASTER_PORT='0'"});
+  // Outside Slurm MASTER_PORT still needs MASTER_ADDR.
+  ExpectInvalid({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}, {"MASTER_ADDR"});
+}
+
 }  // namespace
 }  // namespace braid::runtime

@@ -22,6 +22,7 @@
 #include "elastic/bootstrap/plan_util.h"
 #include "elastic/store/store_client.h"
 #include "elastic/store/store_server.h"
+#include "runtime/error_file.h"
 #include "runtime/logging.h"
 #include "runtime/status_macros.h"
 
@@ -250,6 +251,8 @@ absl::StatusOr<std::unique_ptr<Context>> Bootstrap(const BootstrapOptions& optio
                           .vlog_level = config.vlog_level,
                           .program = options.program});
   }
+  BRAID_RETURN_IF_ERROR(runtime::InstallErrorReporting(
+      {.path = config.error_file, .global_rank = world.global_rank}));  // BRAID_ERROR_FILE
   BRAID_ASSIGN_OR_RETURN(BootstrapPlan plan,
                          PlanBootstrap(config, options.backend, bootstrap_internal::MpiBuilt()));
   context->store_mode_ = plan.store_mode;

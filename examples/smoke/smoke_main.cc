@@ -4,10 +4,19 @@
 //   braid_smoke                                        # one process
 //   braidrun --standalone --nproc-per-node 4 braid_smoke
 //   mpirun -np 4 braid_smoke --backend=mpi             # or --backend=tcp
+//   braidrun --nproc-per-node 4 braid_smoke --fail-rank 2   # see the root cause
+//
+// A rank that fails records its error in its error file (BRAID_ERROR_FILE,
+// runtime/error_file.h), so braidrun's failure report names the rank that
+// failed first and why. --fail-rank K makes rank K fail on purpose after
+// bootstrap (--fail-mode error: return an error; segv / abort: crash, which
+// the fatal-signal handler records); the other ranks then fail their next
+// collective because K is gone.
 //
 // Every rank prints its world line; rank 0 prints the timing and "OK". The
 // exit status is 0 only when every check passed on this rank.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "collectives/communicator.h"
 #include "elastic/bootstrap/bootstrap.h"
+#include "runtime/error_file.h"
 #include "runtime/status_macros.h"
 #include "runtime/tensor.h"
 #include "runtime/trace.h"
@@ -35,7 +45,21 @@ struct Flags {
   double size_mb = 1.0;
   int iters = 20;
   double timeout_s = 120;
+  int fail_rank = -1;
+  std::string fail_mode = "error";
 };
+
+// --fail-rank: this rank fails now, the way --fail-mode says.
+absl::Status InjectFailure(const Flags& flags, int rank) {
+  if (flags.fail_mode == "segv") {
+    volatile int* volatile nowhere = nullptr;
+    *nowhere = rank;
+  } else if (flags.fail_mode == "abort") {
+    std::abort();
+  }
+  return absl::InternalError(absl::StrCat("braid_smoke: injected failure on rank ", rank,
+                                          " (--fail-rank ", flags.fail_rank, ")"));
+}
 
 absl::Time Deadline(const Flags& flags) { return absl::Now() + absl::Seconds(flags.timeout_s); }
 
@@ -116,6 +140,7 @@ absl::Status Run(const Flags& flags, const char* program) {
   Communicator& comm = context->communicator();
   std::printf("braid_smoke: %s\n", context->DebugString().c_str());
   std::fflush(stdout);
+  if (comm.rank() == flags.fail_rank) return InjectFailure(flags, comm.rank());
 
   BRAID_RETURN_IF_ERROR(CheckAllReduce(comm, flags));
   BRAID_RETURN_IF_ERROR(CheckAllGather(comm, flags));
@@ -155,6 +180,11 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", flags.timeout_s,
                  "seconds any step (bootstrap, one collective) may take (default 120)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--fail-rank", flags.fail_rank,
+                 "this rank fails on purpose after bootstrap (to see braidrun's failure report)");
+  app.add_option("--fail-mode", flags.fail_mode,
+                 "how --fail-rank fails: error (default; returns an error), segv or abort")
+      ->check(CLI::IsMember({"error", "segv", "abort"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -162,6 +192,8 @@ int main(int argc, char** argv) {
   }
   const absl::Status status = Run(flags, argv[0]);
   if (!status.ok()) {
+    // For braidrun's failure report (no-op when not launched with an error file).
+    (void)braid::runtime::RecordError(status);
     std::fprintf(stderr, "braid_smoke: FAILED: %s\n", status.ToString().c_str());
     return 1;
   }
