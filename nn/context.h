@@ -99,23 +99,24 @@ class Context {
     return offset;
   }
 
-  // Saved tensors of `layer` for this microbatch. Save replaces what was
+  // Saved tensors of `owner` (a layer, or a loss: any object with a stable
+  // address) for this microbatch. Save replaces what was
   // there; Saved fails with kFailedPrecondition (naming `what`, e.g. the
   // layer's name and the method) when nothing was saved, i.e. backward
   // before forward or twice; Release drops them.
-  void Save(const Layer* layer, std::vector<runtime::Tensor> tensors) {
-    saved_[layer] = std::move(tensors);
+  void Save(const void* owner, std::vector<runtime::Tensor> tensors) {
+    saved_[owner] = std::move(tensors);
   }
-  absl::StatusOr<absl::Span<const runtime::Tensor>> Saved(const Layer* layer,
+  absl::StatusOr<absl::Span<const runtime::Tensor>> Saved(const void* owner,
                                                           absl::string_view what) const;
-  void Release(const Layer* layer) { saved_.erase(layer); }
+  void Release(const void* owner) { saved_.erase(owner); }
   // Number of layers with saved tensors (tests check that backward frees).
   size_t num_saved() const { return saved_.size(); }
 
  private:
   ContextOptions options_;
   uint64_t rng_offset_ = 0;
-  absl::flat_hash_map<const Layer*, std::vector<runtime::Tensor>> saved_;
+  absl::flat_hash_map<const void*, std::vector<runtime::Tensor>> saved_;
 };
 
 }  // namespace braid::nn

@@ -9,9 +9,9 @@
 
 namespace braid::nn {
 
-absl::StatusOr<absl::Span<const runtime::Tensor>> Context::Saved(const Layer* layer,
+absl::StatusOr<absl::Span<const runtime::Tensor>> Context::Saved(const void* owner,
                                                                  absl::string_view what) const {
-  auto it = saved_.find(layer);
+  auto it = saved_.find(owner);
   if (it == saved_.end()) {
     return absl::FailedPreconditionError(
         absl::StrCat(what, ": nothing saved for this microbatch; run Forward (with "

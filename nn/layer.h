@@ -1,11 +1,12 @@
 // Layer: the unit of a model, with a forward and a split backward.
 //
-//   nn::Linear fc({.in_features = 512, .out_features = 1024});
-//   BRAID_RETURN_IF_ERROR(fc.Initialize(seed));            // or load a checkpoint
+//   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<nn::Linear> fc,
+//                          nn::Linear::Create({.in_features = 512, .out_features = 1024}));
+//   BRAID_RETURN_IF_ERROR(fc->Initialize(seed));             // or load a checkpoint
 //   nn::Context ctx;
-//   BRAID_ASSIGN_OR_RETURN(Tensor y, fc.Forward(ctx, x));     // y = x W^T + b
-//   BRAID_ASSIGN_OR_RETURN(Tensor dx, fc.BackwardInput(ctx, dy));   // B
-//   BRAID_RETURN_IF_ERROR(fc.BackwardWeight(ctx));               // W: grads += ...
+//   BRAID_ASSIGN_OR_RETURN(Tensor y, fc->Forward(ctx, x));       // y = x W^T + b
+//   BRAID_ASSIGN_OR_RETURN(Tensor dx, fc->BackwardInput(ctx, dy));  // B
+//   BRAID_RETURN_IF_ERROR(fc->BackwardWeight(ctx));                // W: grads += ...
 //
 // The backward is split in two, as zero-bubble pipeline schedules need:
 //   BackwardInput(ctx, dy) -> dx   the gradient of the input, on the critical
@@ -19,8 +20,12 @@
 // frees what it saved). Gradients accumulate across microbatches until
 // nn::ZeroGradients.
 //
+// Aliasing: a layer keeps its input x (and dy, until BackwardWeight) by
+// reference in the Context, not as a copy. Do not write into them in place
+// before that microbatch's backward has finished.
+//
 // Parameters: a layer registers its own parameters and child layers under
-// short names in its constructor; NamedParameters() walks the tree in
+// short names when it is created; NamedParameters() walks the tree in
 // registration order and returns dotted paths ("blocks.0.attn.qkv.weight").
 // That order is the same on every rank and is the order parameters are
 // created; gradients become ready roughly in reverse of it.
