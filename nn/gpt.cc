@@ -124,6 +124,20 @@ absl::Status Gpt::BackwardWeight(Context& ctx) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Tensor> Gpt::Backward(Context& ctx, const Tensor& dlogits) {
+  BRAID_ASSIGN_OR_RETURN(Tensor g, lm_head_->Backward(ctx, dlogits));
+  BRAID_ASSIGN_OR_RETURN(g, norm_f_->Backward(ctx, g));
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
+    BRAID_ASSIGN_OR_RETURN(g, (*it)->Backward(ctx, g));
+  }
+  if (drop_ != nullptr) {
+    BRAID_ASSIGN_OR_RETURN(g, drop_->Backward(ctx, g));
+  }
+  BRAID_RETURN_IF_ERROR(wpe_->Backward(ctx, g).status());
+  BRAID_RETURN_IF_ERROR(wte_->Backward(ctx, g).status());
+  return absl::StatusOr<Tensor>(absl::in_place);
+}
+
 absl::StatusOr<std::vector<int32_t>> Gpt::Generate(const std::vector<int32_t>& prompt,
                                                    int max_new_tokens, float temperature,
                                                    uint64_t seed) {

@@ -101,6 +101,8 @@ class Gpt : public Layer {
   absl::StatusOr<runtime::Tensor> BackwardInput(Context& ctx,
                                                 const runtime::Tensor& dlogits) override;
   absl::Status BackwardWeight(Context& ctx) override;
+  // Child by child: each child's Backward in reverse order.
+  absl::StatusOr<runtime::Tensor> Backward(Context& ctx, const runtime::Tensor& dy) override;
 
   // Continues `prompt` by `max_new_tokens` sampled tokens and returns them
   // (the new tokens only). Each step runs Forward in a training=false

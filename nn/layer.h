@@ -70,8 +70,12 @@ class Layer {
   // layer saved in ctx.
   virtual absl::Status BackwardWeight(Context& ctx) = 0;
 
-  // BackwardInput then BackwardWeight.
-  absl::StatusOr<runtime::Tensor> Backward(Context& ctx, const runtime::Tensor& dy);
+  // The whole backward: BackwardInput then BackwardWeight. Composite layers
+  // override it to interleave them child by child (each child's weight
+  // gradients right after its input gradient), so gradients become ready
+  // during the backward -- what data-parallel overlap needs -- and the
+  // result is the same as the split calls.
+  virtual absl::StatusOr<runtime::Tensor> Backward(Context& ctx, const runtime::Tensor& dy);
 
   // Initialises every parameter of the tree: each one by its owning layer's
   // InitializeParameter with the Philox stream StreamOf(full dotted name), so

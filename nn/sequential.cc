@@ -73,4 +73,19 @@ absl::Status Sequential::BackwardWeight(Context& ctx) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Tensor> Sequential::Backward(Context& ctx, const Tensor& dy) {
+  Tensor g = dy;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (!g.defined()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Sequential::Backward: child '", names_[i + 1],
+                       "' returned no input gradient but is not the first child"));
+    }
+    absl::StatusOr<Tensor> out = layers_[i]->Backward(ctx, g);
+    if (!out.ok()) return InChild(out.status(), "Backward", names_[i]);
+    g = *std::move(out);
+  }
+  return g;
+}
+
 }  // namespace braid::nn

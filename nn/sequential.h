@@ -11,7 +11,8 @@
 // Forward runs the children in order. BackwardInput runs every child's
 // BackwardInput in reverse order; BackwardWeight runs every child's
 // BackwardWeight in reverse order, so a zero-bubble schedule can defer the
-// whole weight pass of a stage. A child whose BackwardInput returns an
+// whole weight pass of a stage; Backward interleaves them child by child so
+// gradients become ready early (data-parallel overlap). A child whose BackwardInput returns an
 // undefined tensor (an Embedding) must be first. Parameters are named
 // "<child name>.<parameter>", in Append order. An empty Sequential is the
 // identity.
@@ -51,6 +52,8 @@ class Sequential : public Layer {
   absl::StatusOr<runtime::Tensor> Forward(Context& ctx, const runtime::Tensor& x) override;
   absl::StatusOr<runtime::Tensor> BackwardInput(Context& ctx, const runtime::Tensor& dy) override;
   absl::Status BackwardWeight(Context& ctx) override;
+  // Child by child: each child's Backward in reverse order.
+  absl::StatusOr<runtime::Tensor> Backward(Context& ctx, const runtime::Tensor& dy) override;
   absl::string_view kind() const override { return "Sequential"; }
 
   size_t size() const { return layers_.size(); }
