@@ -1,7 +1,10 @@
 #include "runtime/crc32c.h"
 
-#include <array>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace braid::runtime {
 namespace {
@@ -32,7 +35,7 @@ constexpr Tables kTables = MakeTables();
 
 }  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
+uint32_t Crc32cExtendPortable(uint32_t crc, const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint32_t c = ~crc;
   while (size >= 8) {
@@ -50,5 +53,37 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
   while (size-- > 0) c = (c >> 8) ^ kTables.t[0][(c ^ *p++) & 0xffu];
   return ~c;
 }
+
+#if defined(__x86_64__)
+namespace {
+
+// The SSE4.2 crc32 instruction computes exactly CRC-32C, 8 bytes at a time.
+__attribute__((target("sse4.2"))) uint32_t Crc32cExtendSse42(uint32_t crc, const void* data,
+                                                             size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  uint64_t c = ~crc;
+  while (size >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    size -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (size-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+}  // namespace
+
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
+  static const bool have_sse42 = __builtin_cpu_supports("sse4.2");
+  return have_sse42 ? Crc32cExtendSse42(crc, data, size) : Crc32cExtendPortable(crc, data, size);
+}
+#else
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
+  return Crc32cExtendPortable(crc, data, size);
+}
+#endif
 
 }  // namespace braid::runtime
