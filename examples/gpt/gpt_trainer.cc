@@ -1,5 +1,7 @@
 #include "examples/gpt/gpt_trainer.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -13,6 +15,8 @@
 #include "data/sampler.h"
 #include "data/text_dataset.h"
 #include "data/tokenizer.h"
+#include "elastic/checkpoint/checkpointer.h"
+#include "examples/gpt/gpt_checkpoint.h"
 #include "examples/gpt/weights_file.h"
 #include "nn/adamw.h"
 #include "nn/context.h"
@@ -22,6 +26,7 @@
 #include "nn/mixed_precision.h"
 #include "parallelism/data_parallel.h"
 #include "runtime/env.h"
+#include "runtime/logging.h"
 #include "runtime/status_macros.h"
 #include "runtime/tensor.h"
 
@@ -117,6 +122,23 @@ class LossLog {
   std::string text_;
 };
 
+// --die-at-step: SIGKILLs this process unless the marker file says that an
+// earlier attempt already died here.
+absl::Status MaybeDie(const GptTrainOptions& o, int step, int global_rank) {
+  if (step != o.die_at_step || global_rank != o.die_rank) return absl::OkStatus();
+  const std::string marker =
+      absl::StrCat(o.save_dir, "/died-at-step-", step, "-rank-", global_rank);
+  runtime::Env* env = runtime::Env::Default();
+  if (env->ReadFile(marker).ok()) return absl::OkStatus();
+  BRAID_RETURN_IF_ERROR(env->WriteFileAtomically(marker, "killed\n"));
+  BRAID_LOG(WARNING) << "--die-at-step " << step << ": rank " << global_rank
+                     << " kills itself (SIGKILL)";
+  std::fflush(stdout);
+  std::fflush(stderr);
+  raise(SIGKILL);
+  return absl::InternalError("--die-at-step: SIGKILL did not end the process");
+}
+
 }  // namespace
 
 absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tracer& tracer) {
@@ -163,6 +185,32 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
                          nn::AdamW::Create({.beta1 = 0.9f,
                                             .beta2 = 0.95f,
                                             .weight_decay = o.weight_decay}));
+  const GptCheckpointState ckpt_state{.parameters = parameters,
+                                      .dp = dp.get(),
+                                      .optimizer = adamw.get(),
+                                      .bf16 = o.bf16};
+  std::unique_ptr<elastic::checkpoint::Checkpointer> checkpointer;
+  GptResume resumed;
+  if (!o.save_dir.empty()) {
+    BRAID_ASSIGN_OR_RETURN(checkpointer, elastic::checkpoint::Checkpointer::Create(
+                                             {.directory = o.save_dir, .keep_last = o.keep_last}));
+    if (o.resume) {
+      BRAID_ASSIGN_OR_RETURN(resumed, ResumeGpt(*checkpointer, o, ckpt_state, world, deadline()));
+      if (leader) {
+        if (resumed.from.empty()) {
+          std::printf("resume: no checkpoint in %s, starting at step 0\n", o.save_dir.c_str());
+        } else {
+          std::printf("resume: from %s, continuing at step %lld\n", resumed.from.c_str(),
+                      static_cast<long long>(resumed.start_step));
+          for (const std::string& refused : resumed.refused) {
+            std::printf("resume: refused newer checkpoint %s\n", refused.c_str());
+          }
+        }
+        std::fflush(stdout);
+      }
+    }
+  }
+  const int end_step = o.stop_after > 0 ? std::min(o.stop_after, o.steps) : o.steps;
   // Short runs (tests) keep a valid schedule: warmup < steps, min <= peak.
   BRAID_ASSIGN_OR_RETURN(
       std::unique_ptr<nn::WarmupCosine> schedule,
@@ -192,7 +240,12 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
   const int64_t global_microbatches = int64_t{world_size} * o.microbatches;
   IntervalTimes times;
   std::vector<float> losses(o.microbatches);
-  for (int step = 0; step < o.steps; ++step) {
+  // Every step's loss so far (checkpoints carry it, so a resumed loss log is
+  // the whole curve).
+  std::vector<float> history = std::move(resumed.losses);
+  for (size_t s = 0; s < history.size(); ++s) loss_log.Add(static_cast<int>(s), history[s]);
+  for (int step = static_cast<int>(resumed.start_step); step < end_step; ++step) {
+    BRAID_RETURN_IF_ERROR(MaybeDie(o, step, world.rank()));
     const absl::Time step_start = absl::Now();
     BRAID_ASSIGN_OR_RETURN(std::vector<int64_t> indices,
                            sampler.Indices(step, world.rank(), world_size));
@@ -235,7 +288,8 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
 
     BRAID_ASSIGN_OR_RETURN(float loss, GlobalMeanLoss(world, losses, deadline()));
     loss_log.Add(step, loss);
-    if (leader && (step % o.log_every == 0 || step + 1 == o.steps)) {
+    history.push_back(loss);
+    if (leader && (step % o.log_every == 0 || step + 1 == end_step)) {
       const double tokens_per_s = static_cast<double>(global_batch * o.context_length) *
                                   times.steps / absl::ToDoubleSeconds(times.step);
       std::printf(
@@ -249,6 +303,22 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
       times = IntervalTimes();
       BRAID_RETURN_IF_ERROR(loss_log.Write());
     }
+    if (checkpointer != nullptr &&
+        ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step + 1 == end_step)) {
+      runtime::ScopedSpan span(tracer, "checkpoint", runtime::Category::kIdle);
+      const absl::Time save_start = absl::Now();
+      BRAID_RETURN_IF_ERROR(
+          SaveGpt(*checkpointer, step + 1, o, ckpt_state, history, world, deadline()));
+      if (leader) {
+        std::printf("checkpoint: step %d saved to %s/step-%d in %.1f ms\n", step + 1,
+                    o.save_dir.c_str(), step + 1,
+                    absl::ToDoubleMilliseconds(absl::Now() - save_start));
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (leader && end_step < o.steps) {
+    std::printf("stopped after step %d of %d (--stop-after)\n", end_step, o.steps);
   }
 
   BRAID_RETURN_IF_ERROR(loss_log.Write());

@@ -24,8 +24,14 @@
 // validation loss, a text sample from Gpt::Generate, and optionally the loss
 // log (`step,loss` per line) and the final weights (weights_file.h).
 //
+// Checkpoints: with `save_dir`, the state at every `save_every`-th step boundary is
+// saved and `resume` restarts from the newest valid one, so braidrun
+// --max-restarts continues a run whose worker died (gpt_checkpoint.h).
+//
 // Errors: any failed step returns its status (kAborted from a collective
-// when a peer died: this example does not recover; the elastic demo does).
+// when a peer died: this example does not recover in-process; with
+// checkpoints, braidrun --max-restarts and --resume it restarts from the
+// last checkpoint; the elastic demo recovers in-process).
 // Thread-safety: TrainGpt runs on the caller's thread and owns everything it
 // creates; the communicator and tracer are borrowed.
 #ifndef BRAID_EXAMPLES_GPT_GPT_TRAINER_H_
@@ -77,6 +83,23 @@ struct GptTrainOptions {
   float temperature = 0.8f;
   std::string save_path;    // "" = do not save
   std::string loss_log_path;  // "" = none
+  // Checkpoints (gpt_checkpoint.h, docs/checkpoint.md): every `save_every`
+  // steps and when the run ends, model, optimizer state, step, RNG values and
+  // config go to `save_dir` ("" = none; keep the `keep_last` newest);
+  // `resume` continues from the newest valid checkpoint there (none: start
+  // fresh), ending bit-identical to an uninterrupted run with `deterministic`.
+  std::string save_dir;
+  int save_every = 0;       // 0: only when the run ends
+  int keep_last = 3;
+  bool resume = false;
+  // End after this many steps (0: run all `steps`); the learning-rate
+  // schedule still spans `steps`, so a later --resume continues it exactly.
+  int stop_after = 0;
+  // Fault injection for tests: global rank `die_rank` SIGKILLs itself at the
+  // start of step `die_at_step` (-1: never), once per `save_dir` (a marker
+  // file there stops the restarted attempt from dying again).
+  int die_at_step = -1;
+  int die_rank = 0;
   // Every collective wait and the whole validation are bounded by this.
   absl::Duration timeout = absl::Seconds(120);
 };

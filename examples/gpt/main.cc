@@ -4,6 +4,8 @@
 //   braidrun --standalone --nproc-per-node 2 braid_gpt --zero 2 --bf16 --microbatches 2
 //   mpirun -np 2 braid_gpt --backend=mpi
 //   braid_gpt --steps 50                                           # one process
+//   braidrun --standalone --nproc-per-node 2 --max-restarts 3        # survives a crash:
+//       braid_gpt --save-dir ckpt --save-every 50 --resume            # restarts resume
 //
 // Rank 0 prints progress (loss, tokens/s, compute / communication / exposed
 // communication per step), the final validation loss and a text sample; see
@@ -44,6 +46,10 @@ absl::Status Validate(const braid::examples::GptTrainOptions& o) {
   if (o.deterministic && (o.microbatches & (o.microbatches - 1)) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--deterministic needs a power-of-two --microbatches (got ", o.microbatches, ")"));
+  }
+  if (o.save_dir.empty() && (o.resume || o.save_every > 0 || o.die_at_step >= 0)) {
+    return absl::InvalidArgumentError(
+        "--resume, --save-every and --die-at-step need --save-dir DIR");
   }
   return absl::OkStatus();
 }
@@ -129,6 +135,23 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--save", t.save_path, "write the final weights here (rank 0)");
   app.add_option("--loss-log", t.loss_log_path, "write 'step,loss' lines here (rank 0)");
+  app.add_option("--save-dir", t.save_dir,
+                 "checkpoint directory: model, optimizer, step, RNG and config every "
+                 "--save-every steps and at the end (docs/checkpoint.md)");
+  app.add_option("--save-every", t.save_every, "checkpoint every N steps (0: only at the end)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--keep-last", t.keep_last, "checkpoints kept in --save-dir (0: all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_flag("--resume", t.resume,
+               "continue from the newest valid checkpoint in --save-dir (none: start fresh)");
+  app.add_option("--stop-after", t.stop_after,
+                 "end after N steps; the schedule still spans --steps (resume later)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--die-at-step", t.die_at_step,
+                 "testing: --die-rank SIGKILLs itself at the start of this step, once per "
+                 "--save-dir")->capture_default_str();
+  app.add_option("--die-rank", t.die_rank, "testing: the global rank --die-at-step kills")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--timeout", flags.timeout_s,
                  "seconds bootstrap or any collective may take")->capture_default_str()
       ->check(CLI::PositiveNumber);
