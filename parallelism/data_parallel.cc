@@ -1,6 +1,8 @@
-// DataParallel: setup (cross-rank check, buckets, re-homing), the gradient
-// hook, the reductions and the sharded optimizer step. The protocol is
-// described in docs/data_parallel.md.
+// DataParallel: setup (cross-rank check, buckets, re-homing, initial value
+// sync), microbatches and no-sync, the gradient hook and the bucket
+// reductions (own f32 path or a CommHook). Clipping and the optimizer step
+// are in data_parallel_step.cc, unused parameters in data_parallel_unused.cc.
+// The protocol is described in docs/data_parallel.md.
 #include "parallelism/data_parallel.h"
 
 #include <algorithm>
@@ -15,11 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "kernels/elementwise.h"
+#include "nn/mixed_precision.h"
 #include "parallelism/bucket_plan.h"
 #include "parallelism/parameter_check.h"
 #include "parallelism/tree_sum.h"
 #include "runtime/logging.h"
 #include "runtime/status_macros.h"
+#include "parallelism/data_parallel_impl.h"
 
 namespace braid::parallelism {
 
@@ -37,152 +41,10 @@ absl::string_view ToString(ZeroStage stage) {
   return "unknown";
 }
 
-namespace {
-
-// Where a step is. Moves forward only; BeginMicrobatch(0) starts a new step
-// from any phase once nothing is in flight.
-enum class Phase : uint8_t {
-  kIdle = 0,          // no step begun (or the last one stepped)
-  kAccumulating = 1,  // microbatches running
-  kReduced = 2,       // FinishGradients succeeded: clip / step allowed
-  kFailed = 3,        // a collective or kernel failed: begin a new step
-};
-
-absl::string_view ToString(Phase phase) {
-  switch (phase) {
-    case Phase::kIdle: return "idle";
-    case Phase::kAccumulating: return "accumulating";
-    case Phase::kReduced: return "reduced";
-    case Phase::kFailed: return "failed";
-  }
-  return "unknown";
-}
-
-// `status` with `context` in front of its message; code and payloads (the
-// backend's FailedRanks) are kept.
-absl::Status Annotate(const absl::Status& status, absl::string_view context) {
-  if (status.ok()) return status;
-  absl::Status out(status.code(), absl::StrCat(context, ": ", status.message()));
-  status.ForEachPayload(
-      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
-  return out;
-}
-
-bool Done(const std::shared_ptr<Work>& work) { return work == nullptr || work->IsCompleted(); }
-
-}  // namespace
-
-class DataParallel::Impl : public nn::GradientHook {
- public:
-  struct Member {
-    std::string name;
-    nn::Parameter* parameter = nullptr;
-    runtime::Shape shape;
-    int64_t numel = 0;
-    int registrations = 1;  // GradientReady calls expected per microbatch
-    int bucket = -1;
-    int64_t arena_offset = 0;
-    int ready_calls = 0;
-  };
-  struct Bucket {
-    BucketPlan plan;  // members index into members_
-    int pending = 0;  // GradientReady calls still expected (last microbatch)
-    bool posted = false;
-    bool completion_seen = false;
-    absl::Time posted_at;
-    uint64_t trace_id = 0;
-    std::shared_ptr<Work> reduce;  // AllReduce / ReduceScatter / AllToAll
-    std::shared_ptr<Work> gather;  // AllGather of gradients or values
-    Tensor scratch;                // ZeRO-2 shard, or deterministic receive buffer
-    Tensor send;                   // ZeRO value shard for the AllGather in Step
-  };
-
-  Impl(collectives::Communicator& comm, const DataParallelOptions& options)
-      : comm_(comm), options_(options) {}
-  ~Impl() override;
-
-  absl::Status Setup(std::vector<nn::NamedParameter> parameters);
-  absl::StatusOr<nn::GradientHook*> BeginMicrobatch(int index, int count);
-  void OnGradientReady(nn::Parameter& parameter) override;
-  absl::Status FinishGradients(absl::Time deadline);
-  absl::StatusOr<float> ClipGradients(float max_norm, absl::Time deadline);
-  absl::Status Step(nn::Optimizer& optimizer, float lr, absl::Time deadline);
-  std::vector<nn::OptimizerSlot> OptimizerSlots() const;
-
-  int num_buckets() const { return static_cast<int>(buckets_.size()); }
-  int buckets_posted() const { return next_post_; }
-  const DataParallelStats& stats() const { return stats_; }
-
- private:
-  bool zero() const { return options_.zero != ZeroStage::kNone; }
-  int size() const { return comm_.size(); }
-  int rank() const { return comm_.rank(); }
-  absl::StatusOr<Tensor> Range(const Tensor& arena, int64_t begin, int64_t end) const {
-    return arena.Slice(0, begin, end);
-  }
-  absl::StatusOr<Tensor> BucketRange(const Tensor& arena, const Bucket& b) const {
-    return arena.Slice(0, b.plan.arena_offset, b.plan.arena_offset + b.plan.padded_numel);
-  }
-  // This rank's shard of bucket `b` within `arena`.
-  absl::StatusOr<Tensor> OwnedRange(const Tensor& arena, const Bucket& b) const {
-    const int64_t chunk = b.plan.shard_numel(size());
-    const int64_t begin = b.plan.arena_offset + rank() * chunk;
-    return arena.Slice(0, begin, begin + chunk);
-  }
-  // The gradients this rank holds after FinishGradients: its shard under
-  // ZeRO-2, the whole bucket otherwise.
-  absl::StatusOr<Tensor> ShardOrBucket(const Bucket& b) const {
-    return options_.zero == ZeroStage::kGradients ? OwnedRange(grads_, b) : BucketRange(grads_, b);
-  }
-  std::string Where() const {
-    return absl::StrCat(comm_.backend(), " communicator (rank ", rank(), " of ", size(),
-                        ", epoch ", comm_.epoch(), ")");
-  }
-
-  absl::Status RehomeGrads(const Tensor& arena);
-  absl::Status PostReady(bool force);
-  absl::Status Post(int index);
-  void PollCompletions();
-  void MarkCompleted(Bucket& b);
-  absl::Status WaitFor(const std::shared_ptr<Work>& work, absl::Time deadline);
-  absl::Status CompleteBucket(int index, absl::Time deadline);
-  // Marks the step failed. Operations still in flight are waited for (until
-  // `deadline`): after a fault the backend ends them promptly, and then the
-  // next step may reuse the buffers at once.
-  absl::Status Fail(absl::Status status, absl::Time deadline = absl::InfinitePast()) {
-    phase_ = Phase::kFailed;
-    for (Bucket& b : buckets_) {
-      for (const auto& w : {b.reduce, b.gather}) {
-        if (w != nullptr) w->Wait(deadline).IgnoreError();
-      }
-    }
-    return status;
-  }
-  absl::StatusOr<double> LocalSquaredNorm() const;
-  absl::Status ScaleGradients(float factor);
-  bool NothingInFlight() const;
-
-  collectives::Communicator& comm_;
-  const DataParallelOptions options_;
-  runtime::Device device_;
-  std::vector<Member> members_;
-  absl::flat_hash_map<const nn::Parameter*, int> member_of_;
-  std::vector<Bucket> buckets_;
-  int64_t arena_numel_ = 0;
-  Tensor values_;  // value arena
-  Tensor grads_;   // the grad arena p.grad views (changes per microbatch when deterministic)
-  std::unique_ptr<TreeAccumulator> tree_;
-
-  Phase phase_ = Phase::kIdle;
-  int count_ = 0;       // microbatches in this step
-  int next_index_ = 0;  // next microbatch index BeginMicrobatch expects
-  bool last_microbatch_ = false;
-  int next_post_ = 0;    // buckets are posted in order: the next one
-  int first_unseen_ = 0;  // first posted bucket whose completion is not seen
-  bool in_hook_ = false;
-  absl::Status deferred_;  // an error found in the hook, returned by FinishGradients
-  DataParallelStats stats_;
-};
+using dp_internal::Annotate;
+using dp_internal::Done;
+using dp_internal::Phase;
+using dp_internal::ToString;
 
 DataParallel::Impl::~Impl() {
   // The backend writes into our arenas until a Work completes. Fault-tolerant
@@ -245,6 +107,26 @@ absl::Status DataParallel::Impl::Setup(std::vector<nn::NamedParameter> parameter
     members_.push_back(std::move(m));
   }
 
+  if (options_.deterministic &&
+      (options_.comm_hook != nullptr || options_.compression != GradientCompression::kNone)) {
+    return absl::InvalidArgumentError(
+        "DataParallel: a communication hook or compression cannot be combined with "
+        "deterministic (which reduces along its own tree); drop one of the two");
+  }
+  if (options_.comm_hook != nullptr) {
+    hook_ = options_.comm_hook;
+  } else if (options_.compression != GradientCompression::kNone) {
+    owned_hook_ = MakeCompressionHook(options_.compression);
+    hook_ = owned_hook_.get();
+  }
+  // The hook's name as a number, so the check below can compare it.
+  int64_t hook_id = 0;
+  if (hook_ != nullptr) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : hook_->name()) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    hook_id = static_cast<int64_t>(h);
+  }
+
   // 2. Every rank must hold the same parameters and options.
   std::vector<ParameterSummary> summaries;
   for (const Member& m : members_) summaries.push_back({m.name, m.shape, m.registrations});
@@ -252,7 +134,10 @@ absl::Status DataParallel::Impl::Setup(std::vector<nn::NamedParameter> parameter
       comm_, summaries,
       {{"bucket_bytes", static_cast<int64_t>(options_.bucket_bytes)},
        {"zero", static_cast<int64_t>(options_.zero)},
-       {"deterministic", options_.deterministic ? 1 : 0}},
+       {"deterministic", options_.deterministic ? 1 : 0},
+       {"parameter_sync", static_cast<int64_t>(options_.parameter_sync)},
+       {"find_unused_parameters", options_.find_unused_parameters ? 1 : 0},
+       {"comm_hook", hook_id}},
       absl::Now() + options_.setup_timeout));
 
   // 3. Buckets in reverse registration order, one flat arena for each of
@@ -294,6 +179,20 @@ absl::Status DataParallel::Impl::Setup(std::vector<nn::NamedParameter> parameter
     p.grad = g;
     if (compute_is_value) p.compute = v;
   }
+
+  // 5. Initial values agree across ranks.
+  std::vector<ValueToSync> values;
+  for (const Member& m : members_) values.push_back({m.name, m.parameter->value});
+  BRAID_RETURN_IF_ERROR(SyncParameters(comm_, options_.parameter_sync, values_, values,
+                                       absl::Now() + options_.setup_timeout));
+  // Separate compute copies (mixed precision) follow the broadcast values.
+  if (options_.parameter_sync == ParameterSync::kBroadcast) {
+    std::vector<nn::NamedParameter> with_compute;
+    for (const Member& m : members_) {
+      if (m.parameter->compute.defined()) with_compute.push_back({m.name, m.parameter});
+    }
+    BRAID_RETURN_IF_ERROR(nn::RefreshComputeCopies(with_compute));
+  }
   return absl::OkStatus();
 }
 
@@ -318,6 +217,9 @@ absl::StatusOr<nn::GradientHook*> DataParallel::Impl::BeginMicrobatch(int index,
         "DataParallel::BeginMicrobatch: microbatch ", index, " of ", count,
         " is out of range; pass 0 <= index < count"));
   }
+  // A step whose every microbatch ran under NoSync hands its gradients on.
+  const bool carry = index == 0 && phase_ == Phase::kAccumulating && step_no_sync_ &&
+                     next_index_ == count_;
   if (index == 0) {
     if (!NothingInFlight()) {
       return absl::FailedPreconditionError(
@@ -325,6 +227,7 @@ absl::StatusOr<nn::GradientHook*> DataParallel::Impl::BeginMicrobatch(int index,
                        "still running on the ", Where(),
                        "; wait for FinishGradients/Step, or abort the communicator"));
     }
+    carry_ = carry ? carry_ + count_ : 0;
     phase_ = Phase::kAccumulating;
     count_ = count;
     next_index_ = 1;
@@ -338,8 +241,17 @@ absl::StatusOr<nn::GradientHook*> DataParallel::Impl::BeginMicrobatch(int index,
       b.reduce = nullptr;
       b.gather = nullptr;
     }
-    if (tree_ != nullptr) tree_->Reset();
-    BRAID_RETURN_IF_ERROR(grads_.Fill(0.0));
+    backward_ended_ = false;
+    unused_names_.clear();
+    if (carry) {
+      if (tree_ != nullptr) {  // the last NoSync microbatch becomes a leaf
+        BRAID_ASSIGN_OR_RETURN(grads_, tree_->Push(grads_));
+        BRAID_RETURN_IF_ERROR(RehomeGrads(grads_));
+      }
+    } else {
+      if (tree_ != nullptr) tree_->Reset();
+      BRAID_RETURN_IF_ERROR(grads_.Fill(0.0));
+    }
   } else {
     if (phase_ != Phase::kAccumulating || index != next_index_ || count != count_) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -356,9 +268,14 @@ absl::StatusOr<nn::GradientHook*> DataParallel::Impl::BeginMicrobatch(int index,
       BRAID_RETURN_IF_ERROR(RehomeGrads(grads_));
     }
   }
-  last_microbatch_ = index == count - 1;
+  step_no_sync_ = index == count - 1 && no_sync_depth_ > 0;
+  last_microbatch_ = index == count - 1 && no_sync_depth_ == 0;
+  stats_.accumulated_microbatches = carry_ + index + 1;
   if (last_microbatch_) {
-    for (Member& m : members_) m.ready_calls = 0;
+    for (Member& m : members_) {
+      m.ready_calls = 0;
+      m.marked_unused = false;
+    }
     for (Bucket& b : buckets_) {
       b.pending = 0;
       for (int member : b.plan.members) b.pending += members_[member].registrations;
@@ -371,20 +288,24 @@ void DataParallel::Impl::OnGradientReady(nn::Parameter& parameter) {
   if (phase_ != Phase::kAccumulating || !last_microbatch_) return;
   auto it = member_of_.find(&parameter);
   if (it == member_of_.end()) return;  // not a parameter of this DataParallel
-  Member& m = members_[it->second];
+  CountReady(members_[it->second], 1);
+}
+
+void DataParallel::Impl::CountReady(Member& m, int calls) {
   Bucket& b = buckets_[m.bucket];
-  if (b.posted || m.ready_calls >= m.registrations) {
+  if (b.posted || m.ready_calls + calls > m.registrations) {
     if (deferred_.ok()) {
       deferred_ = absl::FailedPreconditionError(absl::StrCat(
-          "DataParallel: gradient of '", m.name, "' reported ready ", m.ready_calls + 1,
+          "DataParallel: gradient of '", m.name, "' reported ready ", m.ready_calls + calls,
           " times in one microbatch (registered ", m.registrations,
-          "x); its bucket may have been reduced before it was complete. Each layer must call "
-          "GradientReady once per parameter per backward"));
+          "x, MarkUnused and EndBackward count as reports); its bucket may have been reduced "
+          "before it was complete. Each layer must call GradientReady once per parameter per "
+          "backward, and a parameter marked unused must get no gradient"));
     }
     return;
   }
-  ++m.ready_calls;
-  --b.pending;
+  m.ready_calls += calls;
+  b.pending -= calls;
   if (options_.overlap && b.pending == 0) {
     in_hook_ = true;
     absl::Status s = PostReady(/*force=*/false);
@@ -416,6 +337,26 @@ absl::Status DataParallel::Impl::Post(int index) {
     }
     b.reduce = comm_.AllToAll(range, b.scratch);
     op = "alltoall";
+  } else if (hook_ != nullptr) {
+    BRAID_ASSIGN_OR_RETURN(GradientBucket gb, HookBucket(index));
+    BRAID_ASSIGN_OR_RETURN(PostedReduction posted, hook_->Post(gb, comm_));
+    if (posted.work == nullptr) {
+      return absl::InternalError(absl::StrCat("DataParallel: comm hook '", hook_->name(),
+                                              "' returned no Work for bucket ", index));
+    }
+    b.reduce = std::move(posted.work);
+    b.posted = true;
+    b.posted_at = absl::Now();
+    stats_.bytes += posted.bytes;
+    stats_.bytes_saved += static_cast<int64_t>(range.nbytes()) - posted.bytes;
+    ++stats_.collectives;
+    if (in_hook_) ++stats_.buckets_posted_in_backward;
+    if (options_.tracer != nullptr) {
+      b.trace_id = options_.tracer->BeginAsync(
+          absl::StrCat("dp bucket ", index, " hook ", hook_->name()),
+          runtime::Category::kCommunication);
+    }
+    return absl::OkStatus();
   } else if (options_.zero == ZeroStage::kGradients) {
     if (!b.scratch.defined()) {
       BRAID_ASSIGN_OR_RETURN(b.scratch, Tensor::Zeros({b.plan.shard_numel(size())}, DType::kF32,
@@ -470,9 +411,17 @@ absl::Status DataParallel::Impl::CompleteBucket(int index, absl::Time deadline) 
                                     " bytes) on the ", Where(),
                                     " failed; abandon this step (gradients are partial)"));
   }
-  const float scale = 1.0f / static_cast<float>(static_cast<int64_t>(size()) * count_);
+  const float scale = MeanScale();
   BRAID_ASSIGN_OR_RETURN(Tensor range, BucketRange(grads_, b));
   BRAID_ASSIGN_OR_RETURN(Tensor owned, OwnedRange(grads_, b));
+  if (hook_ != nullptr) {
+    BRAID_ASSIGN_OR_RETURN(GradientBucket gb, HookBucket(index));
+    BRAID_RETURN_IF_ERROR(Annotate(hook_->Complete(gb),
+                                   absl::StrCat("DataParallel: comm hook '", hook_->name(),
+                                                "' completing bucket ", index)));
+    if (gb.shard.defined()) return owned.CopyFrom(gb.shard);
+    return absl::OkStatus();
+  }
   if (options_.deterministic) {
     const int64_t chunk = b.plan.shard_numel(size());
     BRAID_RETURN_IF_ERROR(TreeSumChunks(b.scratch, size(), chunk));
@@ -494,9 +443,26 @@ absl::Status DataParallel::Impl::FinishGradients(absl::Time deadline) {
         "DataParallel::FinishGradients: called with the step ", ToString(phase_), " after ",
         next_index_, " of ", count_, " microbatches; run every microbatch of the step first"));
   }
+  if (no_sync_depth_ > 0 || step_no_sync_) {
+    return absl::FailedPreconditionError(
+        "DataParallel::FinishGradients: this step's last microbatch ran under NoSync, so its "
+        "gradients only accumulate locally; leave the NoSync scope and run one more step, "
+        "whose FinishGradients reduces everything");
+  }
   // Unused parameters never report ready: post what is left, in order. (An
   // error found in the hook is returned after the reductions, so that every
   // rank still posts the same collectives.)
+  if (!backward_ended_) {
+    CollectUnused();
+    if (!options_.find_unused_parameters && !unused_names_.empty() && !warned_unused_) {
+      warned_unused_ = true;
+      BRAID_LOG(WARNING) << "DataParallel: " << unused_names_.size()
+                         << " parameter(s) got no gradient in the last microbatch (first: '"
+                         << unused_names_.front() << "'); their buckets waited for "
+                         << "FinishGradients. If branches are skipped on purpose, set "
+                         << "find_unused_parameters and call EndBackward/MarkUnused.";
+    }
+  }
   BRAID_RETURN_IF_ERROR(PostReady(/*force=*/true));
   for (int i = 0; i < num_buckets(); ++i) {
     absl::Status s = CompleteBucket(i, deadline);
@@ -517,156 +483,21 @@ absl::Status DataParallel::Impl::FinishGradients(absl::Time deadline) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> DataParallel::Impl::LocalSquaredNorm() const {
-  // Sum of squares in double, in arena order: under ZeRO-2 over this rank's
-  // shards (padding is zero), otherwise over every gradient.
-  double total = 0;
-  for (const Bucket& b : buckets_) {
-    BRAID_ASSIGN_OR_RETURN(Tensor t, ShardOrBucket(b));
-    if (!t.device().is_cpu()) {
-      BRAID_ASSIGN_OR_RETURN(t, t.To(runtime::Device::Cpu()));
+absl::StatusOr<GradientBucket> DataParallel::Impl::HookBucket(int index) {
+  Bucket& b = buckets_[index];
+  GradientBucket gb;
+  gb.index = index;
+  gb.scale = MeanScale();
+  BRAID_ASSIGN_OR_RETURN(gb.gradient, BucketRange(grads_, b));
+  if (options_.zero == ZeroStage::kGradients) {
+    if (!b.scratch.defined()) {
+      BRAID_ASSIGN_OR_RETURN(b.scratch, Tensor::Zeros({b.plan.shard_numel(size())}, DType::kF32,
+                                                      device_));
     }
-    const float* g = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) total += static_cast<double>(g[i]) * g[i];
+    gb.shard = b.scratch;
   }
-  return total;
+  return gb;
 }
-
-absl::Status DataParallel::Impl::ScaleGradients(float factor) {
-  for (const Bucket& b : buckets_) {
-    BRAID_ASSIGN_OR_RETURN(Tensor t, ShardOrBucket(b));
-    BRAID_RETURN_IF_ERROR(kernels::Scale(t, factor, t));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<float> DataParallel::Impl::ClipGradients(float max_norm, absl::Time deadline) {
-  if (phase_ != Phase::kReduced) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "DataParallel::ClipGradients: the step is ", ToString(phase_),
-        "; call it after a successful FinishGradients and before Step"));
-  }
-  if (!(max_norm > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("DataParallel::ClipGradients: max_norm ", max_norm, " must be > 0"));
-  }
-  BRAID_ASSIGN_OR_RETURN(double squared, LocalSquaredNorm());
-  if (options_.zero == ZeroStage::kGradients && size() > 1) {
-    // Each rank holds the norm of its shards: gather the doubles' bits and
-    // add them in rank order, identically on every rank.
-    int64_t bits = 0;
-    std::memcpy(&bits, &squared, sizeof(bits));
-    BRAID_ASSIGN_OR_RETURN(Tensor in, Tensor::FromVector(std::vector<int64_t>{bits}, {1}));
-    BRAID_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros({size()}, DType::kI64));
-    absl::Status s = WaitFor(comm_.AllGather(in, out), deadline);
-    ++stats_.collectives;
-    if (!s.ok()) {
-      return Fail(Annotate(s, absl::StrCat("DataParallel::ClipGradients: gathering the norm on "
-                                           "the ", Where(), " failed; abandon this step")),
-                  deadline);
-    }
-    squared = 0;
-    for (int r = 0; r < size(); ++r) {
-      double part = 0;
-      std::memcpy(&part, out.data<int64_t>() + r, sizeof(part));
-      squared += part;
-    }
-  }
-  const double norm = std::sqrt(squared);
-  if (!std::isfinite(norm)) {
-    return absl::DataLossError(absl::StrCat(
-        "DataParallel::ClipGradients: the global gradient norm is ", norm,
-        " (non-finite gradient); skip this step's optimizer update (begin the next step)"));
-  }
-  const double coef = max_norm / (norm + 1e-6);
-  if (coef < 1.0) BRAID_RETURN_IF_ERROR(ScaleGradients(static_cast<float>(coef)));
-  return static_cast<float>(norm);
-}
-
-std::vector<nn::OptimizerSlot> DataParallel::Impl::OptimizerSlots() const {
-  std::vector<nn::OptimizerSlot> slots;
-  if (!zero()) {
-    for (const Member& m : members_) {
-      slots.push_back({m.name, m.parameter->value, m.parameter->grad, m.parameter->weight_decay});
-    }
-    return slots;
-  }
-  // ZeRO: this rank's shard of each bucket, cut where weight decay changes.
-  for (int bi = 0; bi < num_buckets(); ++bi) {
-    const Bucket& b = buckets_[bi];
-    const int64_t chunk = b.plan.shard_numel(size());
-    const int64_t lo = rank() * chunk;
-    const int64_t hi = std::min(lo + chunk, b.plan.numel);
-    struct Run {
-      int64_t begin, end;
-      bool weight_decay;
-    };
-    std::vector<Run> runs;
-    for (size_t k = 0; k < b.plan.members.size(); ++k) {
-      const Member& m = members_[b.plan.members[k]];
-      const int64_t begin = std::max(lo, b.plan.offsets[k]);
-      const int64_t end = std::min(hi, b.plan.offsets[k] + m.numel);
-      if (begin >= end) continue;
-      const bool wd = m.parameter->weight_decay;
-      if (!runs.empty() && runs.back().end == begin && runs.back().weight_decay == wd) {
-        runs.back().end = end;
-      } else {
-        runs.push_back({begin, end, wd});
-      }
-    }
-    for (size_t k = 0; k < runs.size(); ++k) {
-      const int64_t a = b.plan.arena_offset + runs[k].begin;
-      const int64_t z = b.plan.arena_offset + runs[k].end;
-      nn::OptimizerSlot slot;
-      slot.name = runs.size() == 1 ? absl::StrCat("bucket", bi) : absl::StrCat("bucket", bi, ".", k);
-      // Slices of valid ranges of our own arenas cannot fail.
-      slot.value = *values_.Slice(0, a, z);
-      slot.grad = *grads_.Slice(0, a, z);
-      slot.weight_decay = runs[k].weight_decay;
-      slots.push_back(std::move(slot));
-    }
-  }
-  return slots;
-}
-
-absl::Status DataParallel::Impl::Step(nn::Optimizer& optimizer, float lr, absl::Time deadline) {
-  if (phase_ != Phase::kReduced) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "DataParallel::Step: the step is ", ToString(phase_),
-        "; call it after a successful FinishGradients"));
-  }
-  const std::vector<nn::OptimizerSlot> slots = OptimizerSlots();
-  absl::Status s = optimizer.Step(slots, lr);
-  if (!s.ok()) return Fail(Annotate(s, "DataParallel::Step: optimizer"));
-  if (zero()) {
-    // Every rank updated its shards: gather the new values everywhere.
-    for (int i = 0; i < num_buckets(); ++i) {
-      Bucket& b = buckets_[i];
-      BRAID_ASSIGN_OR_RETURN(Tensor owned, OwnedRange(values_, b));
-      BRAID_ASSIGN_OR_RETURN(Tensor range, BucketRange(values_, b));
-      if (!b.send.defined()) {
-        BRAID_ASSIGN_OR_RETURN(b.send, Tensor::Empty({owned.numel()}, DType::kF32, device_));
-      }
-      BRAID_RETURN_IF_ERROR(b.send.CopyFrom(owned));
-      b.gather = comm_.AllGather(b.send, range);
-      stats_.bytes += static_cast<int64_t>(range.nbytes());
-      ++stats_.collectives;
-    }
-    for (int i = 0; i < num_buckets(); ++i) {
-      absl::Status w = WaitFor(buckets_[i].gather, deadline);
-      if (!w.ok()) {
-        return Fail(Annotate(w, absl::StrCat("DataParallel::Step: all-gather of bucket ", i,
-                                             "'s values on the ", Where(),
-                                             " failed; parameters differ across ranks now: "
-                                             "restore them from a snapshot")),
-                    deadline);
-      }
-    }
-  }
-  phase_ = Phase::kIdle;
-  return absl::OkStatus();
-}
-
 // ---- DataParallel -------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(
@@ -694,6 +525,20 @@ absl::Status DataParallel::Step(nn::Optimizer& optimizer, float lr, absl::Time d
 }
 std::vector<nn::OptimizerSlot> DataParallel::OptimizerSlots() const {
   return impl_->OptimizerSlots();
+}
+absl::Status DataParallel::EndBackward() { return impl_->EndBackward("EndBackward"); }
+absl::Status DataParallel::MarkUnused(const std::vector<nn::NamedParameter>& parameters) {
+  return impl_->MarkUnused(parameters);
+}
+DataParallel::NoSyncScope DataParallel::NoSync() {
+  impl_->EnterNoSync();
+  return NoSyncScope(this);
+}
+DataParallel::NoSyncScope::~NoSyncScope() {
+  if (dp_ != nullptr) dp_->impl_->LeaveNoSync();
+}
+std::vector<std::string> DataParallel::UnusedParameters() const {
+  return impl_->UnusedParameters();
 }
 int DataParallel::num_buckets() const { return impl_->num_buckets(); }
 int DataParallel::buckets_posted() const { return impl_->buckets_posted(); }

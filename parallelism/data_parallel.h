@@ -53,6 +53,42 @@
 // (gradients are partial); BeginMicrobatch(0) starts the next one, normally
 // on a rebuilt communicator. Calls out of order are kFailedPrecondition.
 //
+// Parameter agreement (`parameter_sync`): Create broadcasts rank 0's values
+// (default, as DDP) or checks them equal by fingerprint
+// (parallelism/parameter_sync.h); after a broadcast it also refreshes
+// separate compute copies (mixed precision) from the new values.
+//
+// Unused parameters (`find_unused_parameters`, as DDP's): a parameter that
+// gets no gradient in the last microbatch of a step (a skipped branch) never
+// holds its bucket past the end of the backward: EndBackward() (called after
+// the last microbatch's backward, or implied by FinishGradients) posts every
+// bucket still waiting, in bucket order, and such a parameter contributes
+// what it accumulated (zero if unused in every microbatch) to the mean. A
+// model that knows during the forward that a branch is skipped calls
+// MarkUnused(branch parameters), so their buckets post during the backward.
+// Ranks may skip different branches: buckets are posted in bucket order on
+// every rank whatever is used, so the collectives always line up; a rank
+// that skipped only posts a waiting bucket later. docs/data_parallel.md,
+// "Unused parameters". Without the option, a parameter without gradient is
+// still tolerated (its bucket waits for FinishGradients) but logged once.
+//
+// Communication hooks (`compression`, `comm_hook`): how a bucket is reduced;
+// bf16/f16 compression halves the bytes on the wire
+// (parallelism/comm_hook.h). Not with `deterministic`.
+//
+// No-sync (`NoSync()`, as DDP's no_sync): under the scope, steps only
+// accumulate locally; the first step begun after it reduces everything
+// accumulated (mean over all those microbatches). Use BeginMicrobatch's
+// count when a step's microbatches are known up front (the usual case; the
+// deterministic tree and the overlap rely on it); use NoSync when an outer
+// loop decides when to synchronise (code ported from DDP, a variable number
+// of accumulation rounds):
+//
+//   { auto no_sync = dp->NoSync();
+//     for (int i = 0; i < k - 1; ++i) { hook = dp->BeginMicrobatch(0, 1); ...backward... } }
+//   hook = dp->BeginMicrobatch(0, 1); ...backward...;   // reduces all k
+//   dp->FinishGradients(deadline);
+//
 // Mixed precision: Step updates the f32 master values; call
 // nn::RefreshComputeCopies afterwards when compute copies exist.
 //
@@ -65,6 +101,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -74,6 +111,8 @@
 #include "nn/context.h"
 #include "nn/optimizer.h"
 #include "nn/parameter.h"
+#include "parallelism/comm_hook.h"
+#include "parallelism/parameter_sync.h"
 #include "runtime/trace.h"
 
 namespace braid::parallelism {
@@ -98,15 +137,27 @@ struct DataParallelOptions {
   runtime::Tracer* tracer = nullptr;
   // Create's cross-rank check of parameters and options waits at most this.
   absl::Duration setup_timeout = absl::Seconds(60);
+  // How Create makes initial values agree (parallelism/parameter_sync.h).
+  ParameterSync parameter_sync = ParameterSync::kBroadcast;
+  // Allow parameters without gradient; enables EndBackward and MarkUnused.
+  bool find_unused_parameters = false;
+  // Built-in bucket reduction: f32, or bf16/f16 on the wire.
+  GradientCompression compression = GradientCompression::kNone;
+  // A hook of one's own (borrowed, outlives the DataParallel); overrides
+  // `compression`. REQUIRES: the same name() on every rank.
+  CommHook* comm_hook = nullptr;
 };
 
 // Time spent in this step's communication, for progress lines and benches.
 struct DataParallelStats {
   absl::Duration communication;  // posted -> completed, summed over bucket reductions
   absl::Duration exposed;        // blocked in Work::Wait in FinishGradients/Clip/Step
-  int64_t bytes = 0;             // payload bytes posted this step
+  int64_t bytes = 0;             // payload bytes posted this step (as sent: compressed)
+  int64_t bytes_saved = 0;       // f32 bytes minus bytes posted, by the comm hook
   int collectives = 0;           // operations posted this step (all kinds)
   int buckets_posted_in_backward = 0;  // gradient reductions posted by the hook
+  int unused_parameters = 0;  // parameters without gradient in the last microbatch
+  int accumulated_microbatches = 0;    // microbatches in the mean (incl. NoSync ones)
 };
 
 class DataParallel {
@@ -128,6 +179,43 @@ class DataParallel {
   // the hook to put into that microbatch's Context (never null). The first
   // call of a step (index 0) zeroes the gradients.
   absl::StatusOr<nn::GradientHook*> BeginMicrobatch(int index, int count);
+
+  // With find_unused_parameters: declares the last microbatch's backward
+  // over. Every parameter that reported no gradient counts as unused, and
+  // every bucket not posted yet is posted now, in order; returns at once.
+  // FinishGradients does this itself if it was not called.
+  // REQUIRES: after the backward of the step's last microbatch (not under
+  // NoSync), before FinishGradients. A gradient reported afterwards fails
+  // the step (kFailedPrecondition from FinishGradients).
+  absl::Status EndBackward();
+
+  // With find_unused_parameters: during the last microbatch (forward or
+  // backward), declares that these parameters get no gradient in it; they
+  // count as ready, so their buckets post during the backward. Outside the
+  // last microbatch (or under NoSync) it does nothing. kInvalidArgument for
+  // a parameter not in this DataParallel; a parameter marked and then also
+  // reported fails the step as a double report does.
+  absl::Status MarkUnused(const std::vector<nn::NamedParameter>& parameters);
+
+  // Local accumulation only while the returned scope lives (see above).
+  // Scopes may nest. REQUIRES: the scope does not outlive this object.
+  class NoSyncScope {
+   public:
+    NoSyncScope(NoSyncScope&& other) noexcept : dp_(other.dp_) { other.dp_ = nullptr; }
+    NoSyncScope& operator=(NoSyncScope&&) = delete;
+    NoSyncScope(const NoSyncScope&) = delete;
+    ~NoSyncScope();
+
+   private:
+    friend class DataParallel;
+    explicit NoSyncScope(DataParallel* dp) : dp_(dp) {}
+    DataParallel* dp_;
+  };
+  [[nodiscard]] NoSyncScope NoSync();
+
+  // Names of the parameters that got no gradient in the last microbatch of
+  // the current (or last) step, on this rank; known after EndBackward.
+  std::vector<std::string> UnusedParameters() const;
 
   // After the last microbatch's backward: posts what is not posted yet and
   // waits; then every gradient (ZeRO-2: this rank's slice of each bucket) is
