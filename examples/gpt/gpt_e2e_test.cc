@@ -151,13 +151,16 @@ TEST(GptE2eTest, DeterministicDataParallelIsBitIdenticalToAccumulation) {
 }
 
 // ZeRO-1/2 shard the optimizer (and gradients) but compute the same update;
-// bf16 compute stays close to f32 over a few steps.
+// bf16 compute and compressed gradients stay close to f32 over a few steps.
 TEST(GptE2eTest, ZeroAndBf16MatchPlainDataParallel) {
   const std::string plain = ShortRun(4, {});
   ExpectNear(ShortRun(4, {"--zero", "1"}), plain, 1e-5, "zero 1");
   ExpectNear(ShortRun(4, {"--zero", "2", "--microbatches", "2"}),
              ShortRun(4, {"--microbatches", "2"}), 1e-5, "zero 2 with 2 microbatches");
   ExpectNear(ShortRun(4, {"--bf16"}), plain, 1e-2, "bf16");
+  // Gradients sent as bf16 / f16 (DDP comm hooks): the loss curve stays close.
+  ExpectNear(ShortRun(4, {"--compression", "bf16"}), plain, 1e-2, "bf16 gradient compression");
+  ExpectNear(ShortRun(4, {"--compression", "fp16"}), plain, 1e-2, "fp16 gradient compression");
 }
 
 // ---- Checkpoints -------------------------------------------------------------

@@ -44,12 +44,16 @@ struct IntervalTimes {
   absl::Duration compute;
   absl::Duration communication;
   absl::Duration exposed;
+  int64_t bytes = 0;        // gradient bytes posted
+  int64_t bytes_saved = 0;  // bytes compression kept off the wire
   void Add(absl::Duration s, absl::Duration c, const parallelism::DataParallelStats& stats) {
     ++steps;
     step += s;
     compute += c;
     communication += stats.communication;
     exposed += stats.exposed;
+    bytes += stats.bytes;
+    bytes_saved += stats.bytes_saved;
   }
 };
 
@@ -179,7 +183,10 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
            .overlap = o.overlap,
            .zero = static_cast<parallelism::ZeroStage>(o.zero),
            .deterministic = o.deterministic,
-           .tracer = &tracer}));
+           .tracer = &tracer,
+           .compression = o.compression == "bf16"   ? parallelism::GradientCompression::kBf16
+                          : o.compression == "fp16" ? parallelism::GradientCompression::kFp16
+                                                    : parallelism::GradientCompression::kNone}));
   if (o.bf16) BRAID_RETURN_IF_ERROR(nn::EnableMixedPrecision(parameters, DType::kBF16));
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<nn::AdamW> adamw,
                          nn::AdamW::Create({.beta1 = 0.9f,
@@ -294,11 +301,14 @@ absl::Status TrainGpt(const GptTrainOptions& o, Communicator& world, runtime::Tr
                                   times.steps / absl::ToDoubleSeconds(times.step);
       std::printf(
           "step %5d/%d  loss %.4f  lr %.2e  |g| %.2f  %.0f tok/s  step %.1f ms = compute %.1f "
-          "+ exposed comm %.1f + optimizer %.1f; comm in flight %.1f ms over %d buckets\n",
+          "+ exposed comm %.1f + optimizer %.1f; comm in flight %.1f ms over %d buckets, "
+          "%.2f MB/step posted (%.2f saved)\n",
           step, o.steps, loss, lr, grad_norm, tokens_per_s, Ms(times.step, times.steps),
           Ms(times.compute, times.steps), Ms(times.exposed, times.steps),
           Ms(times.step - times.compute - times.exposed, times.steps),
-          Ms(times.communication, times.steps), dp->num_buckets());
+          Ms(times.communication, times.steps), dp->num_buckets(),
+          static_cast<double>(times.bytes) / 1e6 / std::max(1, times.steps),
+          static_cast<double>(times.bytes_saved) / 1e6 / std::max(1, times.steps));
       std::fflush(stdout);
       times = IntervalTimes();
       BRAID_RETURN_IF_ERROR(loss_log.Write());

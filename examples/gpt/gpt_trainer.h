@@ -75,6 +75,8 @@ struct GptTrainOptions {
   bool overlap = true;      // post bucket reductions during the backward
   double bucket_mb = 0.125; // bucket size (small: several buckets to overlap)
   bool deterministic = false;  // also needs the communicator in deterministic mode
+  // Gradient compression on the wire: "none", "bf16" or "fp16" (DDP comm hooks).
+  std::string compression = "none";
   // Output.
   int log_every = 10;
   int eval_batches = 8;     // validation: this many batches of `batch`

@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
   app.add_flag("--bf16", t.bf16, "bf16 compute with f32 master weights and gradients");
   app.add_option("--zero", t.zero, "ZeRO stage: 0, 1 (optimizer state) or 2 (+ gradients)")
       ->capture_default_str()->check(CLI::IsMember({0, 1, 2}));
+  app.add_option("--compression", t.compression,
+                 "gradient compression on the wire: none, bf16 or fp16")
+      ->capture_default_str()->check(CLI::IsMember({"none", "bf16", "fp16"}));
   bool no_overlap = false;
   app.add_flag("--no-overlap", no_overlap,
                "reduce gradients only after the backward (for comparison)");
