@@ -115,6 +115,55 @@ class Communicator {
                                           const runtime::Tensor& output,
                                           absl::Span<const int64_t> recv_counts) = 0;
 
+  // ---- Variable counts and rooted data movement (MPI's Allgatherv,
+  // Reduce_scatter, Gather, Scatter). `counts` has size() entries, the same on
+  // every rank; segment j of a packed buffer starts at counts[0] + ... +
+  // counts[j-1]. Zero counts are allowed.
+
+  // output (sum of counts elements) receives rank j's input in segment j.
+  // REQUIRES: input.numel() == counts[rank()]. In place (MPI_IN_PLACE): input
+  // is this rank's segment of output (a view).
+  virtual std::shared_ptr<Work> AllGatherV(const runtime::Tensor& input,
+                                           const runtime::Tensor& output,
+                                           absl::Span<const int64_t> counts) = 0;
+
+  // input holds sum(counts) elements on every rank; rank r receives op over
+  // all ranks of segment r in output (counts[r] elements). In place: output is
+  // this rank's segment of input (a view).
+  virtual std::shared_ptr<Work> ReduceScatterV(const runtime::Tensor& input,
+                                               const runtime::Tensor& output,
+                                               absl::Span<const int64_t> counts,
+                                               ReduceOp op) = 0;
+
+  // output on `root` (size() * input.numel() elements) receives every rank's
+  // input in rank order; output is unused elsewhere (may be undefined). Every
+  // rank passes the same input numel. In place: on the root, input is the
+  // root's chunk of output (a view).
+  virtual std::shared_ptr<Work> Gather(const runtime::Tensor& input,
+                                       const runtime::Tensor& output, int root) = 0;
+
+  // input on `root` holds size() chunks of output.numel() elements; rank r
+  // receives chunk r in output. input is unused off the root (may be
+  // undefined). In place: on the root, output is the root's chunk of input.
+  virtual std::shared_ptr<Work> Scatter(const runtime::Tensor& input,
+                                        const runtime::Tensor& output, int root) = 0;
+
+  // ---- Pre-multiplied sum (NCCL's ncclRedOpCreatePreMulSum): like
+  // AllReduce / ReduceScatter with kSum, but each rank's input is first
+  // multiplied by `scale`: output = sum over ranks i of (scale * input_i).
+  // Floating types multiply in f32 (f16/bf16 widened first; f32 rounds the
+  // product once); integer types multiply by the scale truncated toward zero
+  // (NCCL's scalar has the tensor's type). Used e.g. to average gradients
+  // without a division afterwards (scale = 1 / size()). In place as AllReduce
+  // and ReduceScatter. Backends without a native form scale a copy of the
+  // input (or the output in place), then sum.
+  virtual std::shared_ptr<Work> AllReducePreMulSum(const runtime::Tensor& input,
+                                                   const runtime::Tensor& output,
+                                                   double scale) = 0;
+  virtual std::shared_ptr<Work> ReduceScatterPreMulSum(const runtime::Tensor& input,
+                                                       const runtime::Tensor& output,
+                                                       double scale) = 0;
+
   // Point-to-point. A Send matches the Recv of the same (peer, tag) pair in
   // posting order; shapes must agree.
   virtual std::shared_ptr<Work> Send(const runtime::Tensor& tensor, int peer, int tag) = 0;

@@ -122,7 +122,7 @@ absl::Status KillWorker(const Flags& f) {
     if (failed.ok() && i == 3) {
       if (absl::Status st = s.Set(absl::StrCat(f.prefix, "ready/", f.rank), "1", absl::Now() + kWait);
           !st.ok()) {
-        return st;
+        return absl::Status(st.code(), absl::StrCat("store Set ready: ", st.ToString()));
       }
     }
   }
@@ -131,7 +131,7 @@ absl::Status KillWorker(const Flags& f) {
                               absl::StrCat(error_ns, " ", absl::StatusCodeToString(failed.code())),
                               absl::Now() + kWait);
       !st.ok()) {
-    return st;
+    return absl::Status(st.code(), absl::StrCat("store Set err: ", st.ToString()));
   }
   // kAborted when the death broke the op in flight; kFailedPrecondition when
   // it was noticed between two ops (the next post then fails at once). Both
@@ -148,7 +148,9 @@ absl::Status KillWorker(const Flags& f) {
   const int64_t shrink_start = MonotonicNanos();
   absl::StatusOr<std::unique_ptr<Communicator>> shrunk = (*comm)->Shrink(victims, absl::Now() + kWait);
   const int64_t shrink_ns = MonotonicNanos() - shrink_start;
-  if (!shrunk.ok()) return shrunk.status();
+  if (!shrunk.ok()) {
+    return absl::Status(shrunk.status().code(), absl::StrCat("Shrink: ", shrunk.status().ToString()));
+  }
   absl::StatusOr<Tensor> v = Tensor::Full({1001}, DType::kI64, static_cast<double>(f.rank));
   if (!v.ok()) return v.status();
   absl::Status verify = (*shrunk)->AllReduce(*v, *v, ReduceOp::kSum)->Wait(absl::Now() + kWait);
@@ -162,7 +164,10 @@ absl::Status KillWorker(const Flags& f) {
   if (absl::Status st = s.Set(absl::StrCat(f.prefix, "shrink/", f.rank),
                               absl::StrCat(shrink_ns, " ", verify_ns), absl::Now() + kWait);
       !st.ok()) {
-    return st;
+    return absl::Status(st.code(), absl::StrCat("store Set shrink: ", st.ToString()));
+  }
+  if (!verify.ok()) {
+    return absl::Status(verify.code(), absl::StrCat("all-reduce after Shrink: ", verify.ToString()));
   }
   return verify;
 }

@@ -281,6 +281,53 @@ std::shared_ptr<Work> DeviceDispatchCommunicator::AllToAllV(const Tensor& input,
   return (*c)->AllToAllV(input, send_counts, output, recv_counts);
 }
 
+std::shared_ptr<Work> DeviceDispatchCommunicator::AllGatherV(const Tensor& input,
+                                                             const Tensor& output,
+                                                             absl::Span<const int64_t> counts) {
+  absl::StatusOr<Communicator*> c = Route("AllGatherV", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->AllGatherV(input, output, counts);
+}
+
+std::shared_ptr<Work> DeviceDispatchCommunicator::ReduceScatterV(const Tensor& input,
+                                                                 const Tensor& output,
+                                                                 absl::Span<const int64_t> counts,
+                                                                 ReduceOp op) {
+  absl::StatusOr<Communicator*> c = Route("ReduceScatterV", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->ReduceScatterV(input, output, counts, op);
+}
+
+std::shared_ptr<Work> DeviceDispatchCommunicator::Gather(const Tensor& input, const Tensor& output,
+                                                         int root) {
+  absl::StatusOr<Communicator*> c = Route("Gather", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->Gather(input, output, root);
+}
+
+std::shared_ptr<Work> DeviceDispatchCommunicator::Scatter(const Tensor& input,
+                                                          const Tensor& output, int root) {
+  absl::StatusOr<Communicator*> c = Route("Scatter", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->Scatter(input, output, root);
+}
+
+std::shared_ptr<Work> DeviceDispatchCommunicator::AllReducePreMulSum(const Tensor& input,
+                                                                     const Tensor& output,
+                                                                     double scale) {
+  absl::StatusOr<Communicator*> c = Route("AllReducePreMulSum", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->AllReducePreMulSum(input, output, scale);
+}
+
+std::shared_ptr<Work> DeviceDispatchCommunicator::ReduceScatterPreMulSum(const Tensor& input,
+                                                                         const Tensor& output,
+                                                                         double scale) {
+  absl::StatusOr<Communicator*> c = Route("ReduceScatterPreMulSum", {&input, &output});
+  if (!c.ok()) return SettableWork::Done(c.status());
+  return (*c)->ReduceScatterPreMulSum(input, output, scale);
+}
+
 std::shared_ptr<Work> DeviceDispatchCommunicator::Send(const Tensor& tensor, int peer, int tag) {
   absl::StatusOr<Communicator*> c = Route("Send", {&tensor});
   if (!c.ok()) return SettableWork::Done(c.status());

@@ -98,6 +98,22 @@ class DeviceDispatchCommunicator final : public Communicator {
                                   absl::Span<const int64_t> send_counts,
                                   const runtime::Tensor& output,
                                   absl::Span<const int64_t> recv_counts) override;
+  std::shared_ptr<Work> AllGatherV(const runtime::Tensor& input, const runtime::Tensor& output,
+                                   absl::Span<const int64_t> counts) override;
+  std::shared_ptr<Work> ReduceScatterV(const runtime::Tensor& input,
+                                       const runtime::Tensor& output,
+                                       absl::Span<const int64_t> counts, ReduceOp op) override;
+  // Gather's output and Scatter's input may be undefined off the root; the
+  // defined tensors pick the backend.
+  std::shared_ptr<Work> Gather(const runtime::Tensor& input, const runtime::Tensor& output,
+                               int root) override;
+  std::shared_ptr<Work> Scatter(const runtime::Tensor& input, const runtime::Tensor& output,
+                                int root) override;
+  std::shared_ptr<Work> AllReducePreMulSum(const runtime::Tensor& input,
+                                           const runtime::Tensor& output, double scale) override;
+  std::shared_ptr<Work> ReduceScatterPreMulSum(const runtime::Tensor& input,
+                                               const runtime::Tensor& output,
+                                               double scale) override;
   std::shared_ptr<Work> Send(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Recv(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Barrier() override;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collectives/mpi/mpi_checks.h"
 #include "kernels/reduce.h"
 #include "runtime/status_macros.h"
 
@@ -20,64 +21,11 @@ namespace {
 
 using runtime::DType;
 using runtime::Tensor;
-
-absl::Status CheckTensor(const Tensor& t, absl::string_view what) {
-  if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat(what, " is undefined"));
-  if (!t.device().is_cpu()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is on ", runtime::ToString(t.device()),
-                     "; the mpi backend takes CPU tensors: send CUDA tensors through nccl "
-                     "(e.g. DeviceDispatchCommunicator with \"cpu:mpi,cuda:nccl\")"));
-  }
-  if (!t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is not contiguous; call Contiguous()"));
-  }
-  if (t.numel() > INT_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " has ", t.numel(), " elements, more than MPI's int count; split it"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckSame(const Tensor& a, const Tensor& b, int64_t b_numel_expected) {
-  if (a.dtype() != b.dtype()) {
-    return absl::InvalidArgumentError(absl::StrCat("input is ", runtime::ToString(a.dtype()),
-                                                   " but output is ",
-                                                   runtime::ToString(b.dtype())));
-  }
-  if (b.numel() != b_numel_expected) {
-    return absl::InvalidArgumentError(absl::StrCat("output has ", b.numel(), " elements, expected ",
-                                                   b_numel_expected, " (input has ", a.numel(),
-                                                   ")"));
-  }
-  return absl::OkStatus();
-}
-
-bool Overlap(const Tensor& a, const Tensor& b) {
-  if (a.nbytes() == 0 || b.nbytes() == 0) return false;
-  const auto pa = reinterpret_cast<uintptr_t>(a.raw_data());
-  const auto pb = reinterpret_cast<uintptr_t>(b.raw_data());
-  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
-}
-
-// Makes one MPI_I* call, appending its request.
-template <typename Call>
-absl::Status Post(std::vector<MPI_Request>& requests, absl::string_view what, Call&& call) {
-  MPI_Request request = MPI_REQUEST_NULL;
-  if (int rc = call(&request); rc != MPI_SUCCESS) return MpiError(rc, what);
-  requests.push_back(request);
-  return absl::OkStatus();
-}
-
-// A send buffer that does not overlap `output`: `input` itself, or a copy.
-absl::StatusOr<Tensor> Unaliased(const Tensor& input, const Tensor& output) {
-  if (!Overlap(input, output)) return input;
-  return input.Clone();
-}
-
-std::string Describe(DType dtype, int64_t count) {
-  return absl::StrCat(runtime::ToString(dtype), ", ", count, " elements");
-}
+using mpi_internal::CheckSame;
+using mpi_internal::CheckTensor;
+using mpi_internal::Describe;
+using mpi_internal::Post;
+using mpi_internal::Unaliased;
 
 }  // namespace
 

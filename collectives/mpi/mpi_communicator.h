@@ -3,7 +3,8 @@
 //
 // Every operation is one non-blocking MPI call (MPI_Iallreduce,
 // MPI_Ireduce_scatter_block, MPI_Iallgather, MPI_Ibcast, MPI_Ireduce,
-// MPI_Ialltoall, MPI_Ialltoallv, MPI_Isend / MPI_Irecv with the tag,
+// MPI_Ialltoall, MPI_Ialltoallv, MPI_Iallgatherv, MPI_Ireduce_scatter,
+// MPI_Igather, MPI_Iscatter, MPI_Isend / MPI_Irecv with the tag,
 // MPI_Ibarrier) returning a Work that the session's progress engine completes
 // (threading model: mpi_engine.h, docs/mpi.md). The communicator uses
 // MPI_ERRORS_RETURN, so every MPI failure is a Status carrying MPI's error
@@ -80,6 +81,24 @@ class MpiCommunicator final : public Communicator {
                                   absl::Span<const int64_t> send_counts,
                                   const runtime::Tensor& output,
                                   absl::Span<const int64_t> recv_counts) override;
+  // MPI_Iallgatherv, MPI_Ireduce_scatter, MPI_Igather, MPI_Iscatter
+  // (MPI_IN_PLACE for the in-place forms); the pre-multiplied sums scale a
+  // copy of the input on the calling thread, then MPI_Iallreduce /
+  // MPI_Ireduce_scatter_block with MPI_SUM (mpi_vector_ops.cc).
+  std::shared_ptr<Work> AllGatherV(const runtime::Tensor& input, const runtime::Tensor& output,
+                                   absl::Span<const int64_t> counts) override;
+  std::shared_ptr<Work> ReduceScatterV(const runtime::Tensor& input,
+                                       const runtime::Tensor& output,
+                                       absl::Span<const int64_t> counts, ReduceOp op) override;
+  std::shared_ptr<Work> Gather(const runtime::Tensor& input, const runtime::Tensor& output,
+                               int root) override;
+  std::shared_ptr<Work> Scatter(const runtime::Tensor& input, const runtime::Tensor& output,
+                                int root) override;
+  std::shared_ptr<Work> AllReducePreMulSum(const runtime::Tensor& input,
+                                           const runtime::Tensor& output, double scale) override;
+  std::shared_ptr<Work> ReduceScatterPreMulSum(const runtime::Tensor& input,
+                                               const runtime::Tensor& output,
+                                               double scale) override;
   std::shared_ptr<Work> Send(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Recv(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Barrier() override;

@@ -90,6 +90,23 @@ class NcclCommunicator final : public Communicator {
                                   absl::Span<const int64_t> send_counts,
                                   const runtime::Tensor& output,
                                   absl::Span<const int64_t> recv_counts) override;
+  // Grouped ncclSend/ncclRecv (AllGatherV, Gather, Scatter), grouped
+  // ncclReduce to each segment's owner (ReduceScatterV), and
+  // ncclRedOpCreatePreMulSum (the pre-multiplied sums); nccl_vector_ops.cc.
+  std::shared_ptr<Work> AllGatherV(const runtime::Tensor& input, const runtime::Tensor& output,
+                                   absl::Span<const int64_t> counts) override;
+  std::shared_ptr<Work> ReduceScatterV(const runtime::Tensor& input,
+                                       const runtime::Tensor& output,
+                                       absl::Span<const int64_t> counts, ReduceOp op) override;
+  std::shared_ptr<Work> Gather(const runtime::Tensor& input, const runtime::Tensor& output,
+                               int root) override;
+  std::shared_ptr<Work> Scatter(const runtime::Tensor& input, const runtime::Tensor& output,
+                                int root) override;
+  std::shared_ptr<Work> AllReducePreMulSum(const runtime::Tensor& input,
+                                           const runtime::Tensor& output, double scale) override;
+  std::shared_ptr<Work> ReduceScatterPreMulSum(const runtime::Tensor& input,
+                                               const runtime::Tensor& output,
+                                               double scale) override;
   std::shared_ptr<Work> Send(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Recv(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Barrier() override;

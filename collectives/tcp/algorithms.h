@@ -37,6 +37,17 @@ absl::Status AllReduceRing(OpContext& ctx, void* data, int64_t count, runtime::D
 absl::Status AllReduceRecursiveDoubling(OpContext& ctx, void* data, int64_t count,
                                         runtime::DType dtype, kernels::ReduceKind kind);
 
+// In place on `data`, by cross-memory attach: the ranks exchange buffer
+// addresses over the direct channel; each rank reduces its own chunk by
+// reading every peer's copy of it straight from the peer's memory
+// (process_vm_readv) in cache-sized pieces, then, after a notice that all
+// chunks are reduced, copies every peer's reduced chunk from the peer's
+// memory; a last notice lets the peers release their buffers. Each byte is
+// copied once per phase, never staged through a ring. REQUIRES: ctx.cma().
+// (allreduce_cma.cc)
+absl::Status AllReduceCma(OpContext& ctx, void* data, int64_t count, runtime::DType dtype,
+                          kernels::ReduceKind kind);
+
 // `input` holds size() chunks of `chunk_count` elements (not modified);
 // `output` (chunk_count elements) receives the reduction of chunk rank().
 // (reduce_scatter_ring.cc)

@@ -3,8 +3,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <set>
 
 #include "absl/cleanup/cleanup.h"
@@ -15,6 +17,7 @@
 #include "collectives/tcp/shm_ring.h"
 #include "collectives/tcp/socket_util.h"
 #include "collectives/tcp/transport.h"
+#include "runtime/logging.h"
 #include "runtime/status_macros.h"
 
 namespace braid::collectives::tcp {
@@ -183,7 +186,17 @@ absl::Status TcpTransport::Bootstrap() {
     for (int r = 0; r < size; ++r) {
       same_host[r] = r != rank && addresses[r].host == options_.host;
     }
-    BRAID_RETURN_IF_ERROR(SetUpSharedMemory(fds, same_host, &tx, &rx));
+    BRAID_RETURN_IF_ERROR(
+        SetUpSharedMemory(fds, same_host, "", options_.shm_ring_bytes, &tx, &rx));
+    bool all_local = true;
+    for (int r = 0; r < size; ++r) {
+      if (r != rank && !same_host[r]) all_local = false;
+    }
+    // 7. Every rank takes the same branch (all ranks published one host, and
+    // the options are the job's); whether every ring came up is agreed inside.
+    if (all_local && size > 1 && options_.direct_ring_bytes > 0) {
+      BRAID_RETURN_IF_ERROR(SetUpDirectChannel(fds));
+    }
   }
 
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -227,13 +240,14 @@ absl::Status TcpTransport::Bootstrap() {
 
 absl::Status TcpTransport::SetUpSharedMemory(const std::vector<int>& fds,
                                              const std::vector<bool>& same_host,
+                                             absl::string_view suffix, size_t ring_bytes,
                                              std::vector<std::unique_ptr<ShmRing>>* tx,
                                              std::vector<std::unique_ptr<ShmRing>>* rx) {
   const int rank = options_.rank;
   const int size = options_.size;
   const absl::Time deadline = options_.connect_deadline;
-  auto name = [this](int src, int dst) {
-    return absl::StrCat("/braid-", absl::Hex(world_id_), "-", src, "-", dst);
+  auto name = [this, suffix](int src, int dst) {
+    return absl::StrCat("/braid-", absl::Hex(world_id_), "-", src, "-", dst, suffix);
   };
   // Every name this rank created or opened is unlinked on the way out, even
   // on errors, so nothing is left in /dev/shm.
@@ -245,8 +259,9 @@ absl::Status TcpTransport::SetUpSharedMemory(const std::vector<int>& fds,
   for (int r = 0; r < size; ++r) {
     if (!same_host[r]) continue;
     absl::StatusOr<std::unique_ptr<ShmRing>> ring =
-        ShmRing::Create(name(rank, r), options_.shm_ring_bytes);
+        ShmRing::Create(name(rank, r), ring_bytes);
     if (ring.ok()) {
+      (*ring)->SetOwner(getpid(), reinterpret_cast<uint64_t>(&cma_probe_));
       (*tx)[r] = std::move(*ring);
       to_unlink.push_back(name(rank, r));
       mine[r] = '1';
@@ -282,6 +297,75 @@ absl::Status TcpTransport::SetUpSharedMemory(const std::vector<int>& fds,
       (*rx)[r].reset();
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace braid::collectives::tcp
+
+namespace braid::collectives::tcp {
+
+absl::Status TcpTransport::SetUpDirectChannel(const std::vector<int>& fds) {
+  const int rank = options_.rank;
+  const int size = options_.size;
+  const absl::Time deadline = options_.connect_deadline;
+  std::vector<bool> everyone(size, true);
+  everyone[rank] = false;
+  std::vector<std::unique_ptr<ShmRing>> tx(size);
+  std::vector<std::unique_ptr<ShmRing>> rx(size);
+  BRAID_RETURN_IF_ERROR(
+      SetUpSharedMemory(fds, everyone, "-d", options_.direct_ring_bytes, &tx, &rx));
+  bool direct_ok = true;
+  for (int r = 0; r < size; ++r) {
+    if (r != rank && (tx[r] == nullptr || rx[r] == nullptr)) direct_ok = false;
+  }
+  // CMA probe: read each peer's probe word from its memory.
+  bool cma_ok = direct_ok && options_.cma;
+  std::string cma_why = options_.cma ? "" : "disabled by the cma option";
+  std::vector<int64_t> pids(size, 0);
+  pids[rank] = getpid();
+  for (int r = 0; r < size && cma_ok; ++r) {
+    if (r == rank) continue;
+    pids[r] = rx[r]->owner_pid();
+    uint64_t value = 0;
+    iovec local = {&value, sizeof(value)};
+    iovec remote = {reinterpret_cast<void*>(rx[r]->owner_probe_address()), sizeof(value)};
+    const ssize_t n = process_vm_readv(static_cast<pid_t>(pids[r]), &local, 1, &remote, 1, 0);
+    if (n != static_cast<ssize_t>(sizeof(value)) || value != ShmRing::kProbeValue) {
+      cma_ok = false;
+      cma_why = absl::StrCat("process_vm_readv of rank ", r, " (pid ", pids[r], ") failed: ",
+                             n < 0 ? strerror(errno) : "wrong probe value",
+                             " (ptrace_scope, a seccomp filter or different users forbid it)");
+    }
+  }
+  // Everyone must agree: one byte to every peer, bit 0 direct, bit 1 CMA.
+  const char mine = static_cast<char>('0' + (direct_ok ? 1 : 0) + (cma_ok ? 2 : 0));
+  for (int r = 0; r < size; ++r) {
+    if (r != rank) BRAID_RETURN_IF_ERROR(WriteFully(fds[r], &mine, 1, deadline));
+  }
+  bool all_direct = direct_ok;
+  bool all_cma = cma_ok;
+  for (int r = 0; r < size; ++r) {
+    if (r == rank) continue;
+    char theirs = '0';
+    BRAID_RETURN_IF_ERROR(ReadFully(fds[r], &theirs, 1, deadline));
+    const int bits = theirs - '0';
+    if ((bits & 1) == 0) all_direct = false;
+    if ((bits & 2) == 0) {
+      if (all_cma && cma_ok) cma_why = absl::StrCat("rank ", r, " cannot use it");
+      all_cma = false;
+    }
+  }
+  if (!all_direct) {
+    BRAID_VLOG(1) << "tcp: no direct channel (a shared-memory ring could not be set up); "
+                     "small collectives use the frame path";
+    return absl::OkStatus();
+  }
+  if (!all_cma) {
+    BRAID_VLOG(1) << "tcp: cross-memory attach off: " << cma_why
+                  << "; large all-reduces use the shared-memory ring";
+  }
+  direct_ = std::make_unique<DirectChannel>(rank, std::move(tx), std::move(rx), std::move(pids),
+                                            all_cma, DirectWaitPolicy::ForRanks(size));
   return absl::OkStatus();
 }
 

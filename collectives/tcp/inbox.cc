@@ -27,6 +27,7 @@ void Inbox::BreakLocked(const absl::Status& status) {
     std::vector<int> more = FailedRanks(status);
     error_ = WithFailedRanks(error_, more);
   }
+  broken_.store(true, std::memory_order_release);
   for (auto& [key, recv] : posted_) recv.work->Complete(error_);
   posted_.clear();
   cv_.SignalAll();
@@ -139,6 +140,16 @@ void Inbox::OnPeerClosed(int global_rank) {
     }
   }
   cv_.SignalAll();
+}
+
+void Inbox::SetTickHook(std::function<void(absl::Time)> hook) {
+  absl::MutexLock lock(&hook_mu_);
+  tick_hook_ = std::move(hook);
+}
+
+void Inbox::RunTickHook(absl::Time now) {
+  absl::MutexLock lock(&hook_mu_);
+  if (tick_hook_) tick_hook_(now);
 }
 
 void Inbox::CheckDeadlines(absl::Time now) {

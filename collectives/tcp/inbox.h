@@ -22,8 +22,10 @@
 #ifndef BRAID_COLLECTIVES_TCP_INBOX_H_
 #define BRAID_COLLECTIVES_TCP_INBOX_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -62,6 +64,14 @@ class Inbox {
   void OnPeerClosed(int global_rank) ABSL_LOCKS_EXCLUDED(mu_);
   // Fails posted receives whose deadline passed (breaking the inbox).
   void CheckDeadlines(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs the tick hook, if set (on every housekeeping tick, ~5 ms).
+  void RunTickHook(absl::Time now) ABSL_LOCKS_EXCLUDED(hook_mu_);
+
+  // ---- Owner ----------------------------------------------------------------
+  // Sets (or with nullptr clears) a hook the progress thread calls on every
+  // tick; clearing waits for a running call to end. The hook must not call
+  // into the transport (it runs on the progress thread).
+  void SetTickHook(std::function<void(absl::Time)> hook) ABSL_LOCKS_EXCLUDED(hook_mu_);
 
   // ---- Executor thread ----------------------------------------------------
   // Consumes bytes [base, base + bytes) of the collective message (src group
@@ -88,6 +98,9 @@ class Inbox {
   bool Break(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // OK while healthy, else the first error (with all failed ranks).
   absl::Status error() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Lock-free "error() is not OK", for the polling loops of the direct
+  // channel (direct_channel.h); once true it stays true.
+  bool broken() const { return broken_.load(std::memory_order_acquire); }
 
  private:
   using MsgKey = std::tuple<int, uint64_t, uint32_t>;  // src global, op_seq, tag
@@ -111,6 +124,9 @@ class Inbox {
   const std::vector<int> members_;
   std::map<int, int> group_of_;  // global -> group
 
+  std::atomic<bool> broken_{false};
+  absl::Mutex hook_mu_;
+  std::function<void(absl::Time)> tick_hook_ ABSL_GUARDED_BY(hook_mu_);
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);

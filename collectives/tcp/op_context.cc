@@ -1,5 +1,8 @@
 #include "collectives/tcp/op_context.h"
 
+#include <errno.h>
+#include <sys/uio.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -22,8 +25,63 @@ absl::Status OpContext::Annotate(absl::Status s, int peer, absl::string_view wha
       {peer});
 }
 
+DirectKey OpContext::KeyFor(uint32_t tag) const {
+  DirectKey k;
+  k.comm_id = inbox_->comm_id();
+  k.epoch = inbox_->epoch();
+  k.op_seq = op_seq_;
+  k.tag = tag;
+  return k;
+}
+
+absl::Status OpContext::Interrupted() const {
+  if (!inbox_->broken()) return absl::OkStatus();
+  return inbox_->error();
+}
+
+absl::Status OpContext::ControlSend(int peer, uint32_t tag, const void* data, size_t bytes) {
+  return Annotate(direct_->Send(inbox_->members()[peer], KeyFor(tag), data, bytes, deadline_,
+                                *inbox_),
+                  peer, "sending to");
+}
+
+absl::Status OpContext::ControlRecv(int peer, uint32_t tag, void* data, size_t bytes) {
+  auto* out = static_cast<uint8_t*>(data);
+  return Annotate(direct_->Receive(inbox_->members()[peer], KeyFor(tag), bytes, deadline_, *inbox_,
+                                   [out](size_t at, const uint8_t* p, size_t n) {
+                                     std::memcpy(out + at, p, n);
+                                     return absl::OkStatus();
+                                   }),
+                  peer, "receiving from");
+}
+
+absl::Status OpContext::ReadPeer(int peer, uint64_t remote, void* local, size_t bytes) {
+  const int64_t pid = direct_->pid(inbox_->members()[peer]);
+  size_t done = 0;
+  while (done < bytes) {
+    iovec l = {static_cast<uint8_t*>(local) + done, bytes - done};
+    iovec r = {reinterpret_cast<void*>(remote + done), bytes - done};
+    const ssize_t n = process_vm_readv(static_cast<pid_t>(pid), &l, 1, &r, 1, 0);
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EFAULT;
+      if (err == EINTR) continue;
+      return Annotate(absl::AbortedError(absl::StrCat(
+                          "process_vm_readv of ", bytes, " bytes failed: ", strerror(err),
+                          " (the peer exited, or unmapped the buffer mid-operation)")),
+                      peer, "reading the memory of");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status OpContext::Send(int peer, uint32_t tag, const void* data, size_t bytes,
                              uint64_t offset) {
+  if (direct_data_) {
+    // Direct records carry whole messages; algorithms send pieces of one
+    // step's message in order, so a piece is simply the next record.
+    return ControlSend(peer, tag, data, bytes);
+  }
   FrameHeader h;
   h.kind = FrameKind::kData;
   h.tag = tag;
@@ -36,6 +94,7 @@ absl::Status OpContext::Send(int peer, uint32_t tag, const void* data, size_t by
 }
 
 absl::Status OpContext::Recv(int peer, uint32_t tag, void* data, size_t bytes, uint64_t offset) {
+  if (direct_data_) return ControlRecv(peer, tag, data, bytes);
   auto* out = static_cast<uint8_t*>(data);
   return Annotate(inbox_->Receive(peer, op_seq_, tag, offset, bytes, deadline_,
                                   [out](size_t at, const uint8_t* p, size_t n) {
@@ -50,6 +109,18 @@ absl::Status OpContext::RecvReduce(int peer, uint32_t tag, void* data, int64_t c
                                    uint64_t offset) {
   auto* out = static_cast<uint8_t*>(data);
   const size_t esize = runtime::SizeOf(dtype);
+  if (direct_data_) {
+    return Annotate(
+        direct_->Receive(inbox_->members()[peer], KeyFor(tag), static_cast<size_t>(count) * esize,
+                         deadline_, *inbox_,
+                         [&](size_t at, const uint8_t* p, size_t n) -> absl::Status {
+                           // Pieces split at 8-byte boundaries: whole elements.
+                           return kernels::ReduceInto(out + at, p,
+                                                      static_cast<int64_t>(n / esize), dtype,
+                                                      kind);
+                         }),
+        peer, "receiving from");
+  }
   return Annotate(
       inbox_->Receive(peer, op_seq_, tag, offset, static_cast<size_t>(count) * esize, deadline_,
                       [&](size_t at, const uint8_t* p, size_t n) -> absl::Status {

@@ -15,7 +15,15 @@
 // position of the piece within the step's message; pieces of one (peer, tag)
 // must be received in the order they were sent.
 //
-// Thread-safety: used by one executor thread at a time.
+// Small operations of a world that is all on one host run over the direct
+// channel instead (direct_channel.h, `direct_data`): the same primitives,
+// polled by the running thread with no progress-thread hand-off. Each
+// message then must fit max_message_bytes(). Large all-reduces use the
+// direct channel for control messages only and move data by cross-memory
+// attach (ReadPeer).
+//
+// Thread-safety: used by one thread at a time (the executor, or the caller
+// on the fast path).
 #ifndef BRAID_COLLECTIVES_TCP_OP_CONTEXT_H_
 #define BRAID_COLLECTIVES_TCP_OP_CONTEXT_H_
 
@@ -25,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "collectives/communicator.h"
+#include "collectives/tcp/direct_channel.h"
 #include "collectives/tcp/inbox.h"
 #include "collectives/tcp/tcp_options.h"
 #include "collectives/tcp/transport.h"
@@ -36,8 +45,11 @@ namespace braid::collectives::tcp {
 class OpContext {
  public:
   OpContext(TcpTransport* transport, Inbox* inbox, const TcpOptions* options, int rank, int size,
-            uint64_t op_seq, absl::Time deadline)
+            uint64_t op_seq, absl::Time deadline, DirectChannel* direct = nullptr,
+            bool direct_data = false)
       : transport_(transport),
+        direct_(direct),
+        direct_data_(direct != nullptr && direct_data),
         inbox_(inbox),
         options_(options),
         rank_(rank),
@@ -59,10 +71,31 @@ class OpContext {
   absl::Status RecvReduce(int peer, uint32_t tag, void* data, int64_t count, runtime::DType dtype,
                           kernels::ReduceKind kind, uint64_t offset = 0);
 
+  // ---- Direct channel and cross-memory attach ------------------------------
+  // The direct channel when this communicator may use it, else null.
+  DirectChannel* direct() const { return direct_; }
+  // Whether Send/Recv/RecvReduce go through the direct channel.
+  bool direct_data() const { return direct_data_; }
+  // Whether ReadPeer works (every rank may read every other's memory).
+  bool cma() const { return direct_ != nullptr && direct_->cma(); }
+  // A small message over the direct channel. REQUIRES: direct() != null.
+  absl::Status ControlSend(int peer, uint32_t tag, const void* data, size_t bytes);
+  absl::Status ControlRecv(int peer, uint32_t tag, void* data, size_t bytes);
+  // Copies `bytes` from address `remote` in group rank `peer`'s memory to
+  // `local` (process_vm_readv); kAborted naming the peer when it fails, the
+  // communicator's error when it broke meanwhile. REQUIRES: cma().
+  absl::Status ReadPeer(int peer, uint64_t remote, void* local, size_t bytes);
+  // The communicator's error once it is broken, else OK.
+  absl::Status Interrupted() const;
+
  private:
   absl::Status Annotate(absl::Status s, int peer, absl::string_view what) const;
 
+  DirectKey KeyFor(uint32_t tag) const;
+
   TcpTransport* transport_;
+  DirectChannel* direct_;
+  bool direct_data_;
   Inbox* inbox_;
   const TcpOptions* options_;
   int rank_;

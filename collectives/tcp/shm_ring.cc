@@ -25,11 +25,15 @@ struct ShmRing::Header {
   alignas(64) std::atomic<uint32_t> consumer_sleeping;
   std::atomic<uint32_t> producer_waiting;
   std::atomic<uint32_t> space_seq;  // futex word: bumped when space is freed
+  alignas(64) std::atomic<uint32_t> data_seq;  // futex word: bumped by NotifyData
+  std::atomic<uint32_t> consumer_waiting;      // WaitForData is (about to be) asleep
+  int64_t owner_pid;
+  uint64_t owner_probe_address;
 };
 
 namespace {
 
-constexpr size_t kHeaderBytes = 256;
+constexpr size_t kHeaderBytes = 512;
 static_assert(sizeof(std::atomic<uint64_t>) == 8);
 
 long Futex(std::atomic<uint32_t>* word, int op, uint32_t value, const timespec* timeout) {
@@ -75,6 +79,10 @@ absl::StatusOr<std::unique_ptr<ShmRing>> ShmRing::Create(const std::string& name
   h->consumer_sleeping.store(0);
   h->producer_waiting.store(0);
   h->space_seq.store(0);
+  h->data_seq.store(0);
+  h->consumer_waiting.store(0);
+  h->owner_pid = 0;
+  h->owner_probe_address = 0;
   std::atomic_thread_fence(std::memory_order_release);
   h->magic = Header::kMagic;
   return std::unique_ptr<ShmRing>(new ShmRing(base, bytes));
@@ -155,6 +163,71 @@ size_t ShmRing::Read(void* data, size_t size) {
   }
   return n;
 }
+
+size_t ShmRing::Writable() const {
+  const uint64_t head = header_->head.load(std::memory_order_relaxed);
+  return capacity_ - static_cast<size_t>(head - header_->tail.load(std::memory_order_acquire));
+}
+
+void ShmRing::NotifyData() {
+  header_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0 &&
+      header_->consumer_waiting.exchange(0, std::memory_order_seq_cst) == 1) {
+    Futex(&header_->data_seq, FUTEX_WAKE, 1, nullptr);
+  }
+}
+
+void ShmRing::WakeConsumer() {
+  header_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+  Futex(&header_->data_seq, FUTEX_WAKE, 1, nullptr);
+}
+
+void ShmRing::WakeProducer() {
+  header_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+  Futex(&header_->space_seq, FUTEX_WAKE, 1, nullptr);
+}
+
+void ShmRing::WaitForData(absl::Duration max_wait) {
+  const uint32_t seen = header_->data_seq.load(std::memory_order_seq_cst);
+  header_->consumer_waiting.store(1, std::memory_order_seq_cst);
+  if (Readable() > 0) {
+    header_->consumer_waiting.store(0, std::memory_order_relaxed);
+    return;
+  }
+  timespec ts = absl::ToTimespec(max_wait);
+  Futex(&header_->data_seq, FUTEX_WAIT, seen, &ts);
+  header_->consumer_waiting.store(0, std::memory_order_relaxed);
+}
+
+void ShmRing::Peek(size_t n, const uint8_t** first, size_t* first_bytes, const uint8_t** second,
+                   size_t* second_bytes) const {
+  const uint64_t tail = header_->tail.load(std::memory_order_relaxed);
+  const size_t at = static_cast<size_t>(tail & (capacity_ - 1));
+  const size_t a = std::min(n, capacity_ - at);
+  *first = data_ + at;
+  *first_bytes = a;
+  *second = data_;
+  *second_bytes = n - a;
+}
+
+void ShmRing::Consume(size_t n) {
+  const uint64_t tail = header_->tail.load(std::memory_order_relaxed);
+  header_->tail.store(tail + n, std::memory_order_seq_cst);
+  header_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (header_->producer_waiting.load(std::memory_order_seq_cst) != 0 &&
+      header_->producer_waiting.exchange(0, std::memory_order_seq_cst) == 1) {
+    Futex(&header_->space_seq, FUTEX_WAKE, 1, nullptr);
+  }
+}
+
+void ShmRing::SetOwner(int64_t pid, uint64_t probe_address) {
+  header_->owner_pid = pid;
+  header_->owner_probe_address = probe_address;
+}
+
+int64_t ShmRing::owner_pid() const { return header_->owner_pid; }
+
+uint64_t ShmRing::owner_probe_address() const { return header_->owner_probe_address; }
 
 void ShmRing::ArmDoorbell() { header_->consumer_sleeping.store(1, std::memory_order_seq_cst); }
 

@@ -62,6 +62,34 @@ class ShmRing {
   // Consumer: about to sleep; producers will ring the doorbell.
   void ArmDoorbell();
 
+  // ---- Polled use (the direct channel, direct_channel.h) -------------------
+  // There the consumer thread polls the ring itself and sleeps on a futex in
+  // the ring instead of the socket doorbell; records are read in place.
+  // Producer: bytes that fit now.
+  size_t Writable() const;
+  // Producer: after Write; wakes a consumer sleeping in WaitForData.
+  void NotifyData();
+  // Consumer: sleeps until data may be readable, at most `max_wait`.
+  void WaitForData(absl::Duration max_wait);
+  // Any thread of either process: wakes a consumer sleeping in WaitForData
+  // (to make it re-check an abort flag).
+  void WakeConsumer();
+  // Any thread: wakes a producer sleeping in WaitForSpace (same reason).
+  void WakeProducer();
+  // Consumer: the next `n` <= Readable() bytes in place, as one or two
+  // spans (the second empty unless the bytes wrap around the end).
+  void Peek(size_t n, const uint8_t** first, size_t* first_bytes, const uint8_t** second,
+            size_t* second_bytes) const;
+  // Consumer: releases `n` <= Readable() bytes (wakes a waiting producer).
+  void Consume(size_t n);
+  // The creator's (producer's) process id and the address of a probe word in
+  // its memory holding kProbeValue, published for cross-memory attach (CMA:
+  // the consumer may process_vm_readv the producer's buffers).
+  static constexpr uint64_t kProbeValue = 0x424149442d434d41ull;  // "BAID-CMA"
+  void SetOwner(int64_t pid, uint64_t probe_address);
+  int64_t owner_pid() const;
+  uint64_t owner_probe_address() const;
+
  private:
   struct Header;
   ShmRing(void* base, size_t mapped_bytes);

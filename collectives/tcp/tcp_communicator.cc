@@ -24,7 +24,7 @@ std::string KeyPrefix(const TcpOptions& o) {
 }
 
 // Reads the values every rank in `ranks` published under prefix + rank.
-absl::StatusOr<std::map<int, std::string>> Gather(runtime::Store& store, const std::string& prefix,
+absl::StatusOr<std::map<int, std::string>> GatherFromStore(runtime::Store& store, const std::string& prefix,
                                                   const std::vector<int>& ranks,
                                                   absl::Time deadline, absl::string_view what) {
   std::vector<std::string> keys;
@@ -65,6 +65,8 @@ absl::StatusOr<std::unique_ptr<TcpCommunicator>> TcpCommunicator::Create(
   t.frame_payload_bytes = std::max<size_t>(8, static_cast<size_t>(tcp.segment_bytes) / 8 * 8);
   t.checksum = tcp.checksum;
   t.shm_ring_bytes = static_cast<size_t>(tcp.shm_ring_bytes);
+  t.direct_ring_bytes = static_cast<size_t>(tcp.direct_ring_bytes);
+  t.cma = tcp.cma;
   BRAID_ASSIGN_OR_RETURN(std::shared_ptr<TcpTransport> transport, TcpTransport::Create(t));
   std::vector<int> members(options.size);
   for (int r = 0; r < options.size; ++r) members[r] = r;
@@ -82,8 +84,18 @@ TcpCommunicator::TcpCommunicator(std::shared_ptr<TcpTransport> transport,
       options_(std::move(options)),
       store_(store),
       rank_(rank),
-      key_prefix_(KeyPrefix(options_)) {
+      key_prefix_(KeyPrefix(options_)),
+      // Only the world communicator and its Shrink successors (one comm_id,
+      // rising epochs) share the direct channel: their operations are one
+      // sequence on every rank.
+      direct_(inbox_->comm_id() == transport_->world_id() ? transport_->direct() : nullptr) {
+  runner_ = std::make_shared<InlineRunner>();
+  {
+    absl::WriterMutexLock lock(&runner_->mu);
+    runner_->comm = this;
+  }
   executor_ = std::thread([this] { ExecutorLoop(); });
+  inbox_->SetTickHook([this](absl::Time now) { OnTick(now); });
 }
 
 TcpCommunicator::~TcpCommunicator() {
@@ -97,6 +109,13 @@ TcpCommunicator::~TcpCommunicator() {
     BreakAndNotify(absl::AbortedError(absl::StrCat(
         "communicator ", comm_id(), " epoch ", epoch(),
         " was destroyed on rank ", rank_, " with operations pending")));
+  }
+  inbox_->SetTickHook(nullptr);
+  {
+    // Waits for an inline operation (broken above, so it ends within ~1 ms);
+    // later Waits on this communicator's works only wait.
+    absl::WriterMutexLock lock(&runner_->mu);
+    runner_->comm = nullptr;
   }
   executor_.join();
   // Posted receives that nobody will wait for any more.
@@ -134,18 +153,106 @@ absl::Status TcpCommunicator::CheckUsable(absl::string_view what) const {
       FailedRanks(e));
 }
 
-std::shared_ptr<Work> TcpCommunicator::Post(std::string name, OpBody body) {
+// A queued direct operation: the thread that first Waits for it runs it
+// inline when it is at the head of an idle queue (TryRunInline).
+class TcpCommunicator::InlineWork final : public SettableWork {
+ public:
+  explicit InlineWork(std::weak_ptr<InlineRunner> runner) : runner_(std::move(runner)) {}
+  absl::Status Wait(absl::Time deadline) override {
+    if (!IsCompleted()) {
+      if (std::shared_ptr<InlineRunner> runner = runner_.lock()) runner->TryRun(this, deadline);
+    }
+    return SettableWork::Wait(deadline);
+  }
+
+ private:
+  const std::weak_ptr<InlineRunner> runner_;
+};
+
+void TcpCommunicator::InlineRunner::TryRun(SettableWork* work, absl::Time deadline) {
+  absl::ReaderMutexLock lock(&mu);
+  if (comm != nullptr) comm->TryRunInline(work, deadline);
+}
+
+void TcpCommunicator::TryRunInline(SettableWork* work, absl::Time deadline) {
+  // The op may wait for peers up to its own timeout; never for a caller that
+  // only wants to poll, or waits briefly.
+  if (deadline - absl::Now() < kInlineWaitMin) return;
+  Op op;
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_ || stopping_ || queue_.empty() || queue_.front().work.get() != work) return;
+    op = std::move(queue_.front());
+    queue_.pop_front();
+    running_ = true;
+  }
+  absl::Status status = RunOp(op.name, op.seq, op.body, op.direct);
+  {
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+  }
+  op.work->Complete(status);
+}
+
+bool TcpCommunicator::FitsDirect(size_t largest_bytes) const {
+  if (size() == 1) return true;  // nothing to send: always run inline
+  return direct_ != nullptr &&
+         largest_bytes <= static_cast<size_t>(options_.fast_path_bytes) &&
+         largest_bytes <= direct_->max_message_bytes();
+}
+
+std::shared_ptr<Work> TcpCommunicator::Post(std::string name, OpBody body, bool direct) {
   absl::Status usable = CheckUsable(name);
   if (!usable.ok()) return SettableWork::Done(usable);
   Op op;
   op.name = std::move(name);
   op.body = std::move(body);
-  op.work = std::make_shared<SettableWork>();
+  op.direct = direct;
+  const bool candidate = direct && options_.caller_thread;
+  if (candidate) {
+    op.work = std::make_shared<InlineWork>(runner_);
+  } else {
+    op.work = std::make_shared<SettableWork>();
+  }
   std::shared_ptr<Work> work = op.work;
   absl::MutexLock lock(&mu_);
+  if (candidate && queue_.empty() && !running_) {
+    // Left to the caller's Wait: the executor is not woken for it.
+    op.posted = absl::Now();
+  } else if (!queue_.empty()) {
+    queue_.front().posted = absl::InfinitePast();  // queued behind: the executor's now
+  }
   op.seq = next_seq_++;
   queue_.push_back(std::move(op));
   return work;
+}
+
+void TcpCommunicator::OnTick(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (!queue_.empty() && queue_.front().posted != absl::InfinitePast() &&
+      now - queue_.front().posted >= kInlineGrace) {
+    queue_.front().posted = absl::InfinitePast();  // nobody waited: start it
+  }
+}
+
+absl::Status TcpCommunicator::RunOp(const std::string& name, uint64_t seq, OpBody& body,
+                                    bool direct) {
+  absl::Status status = inbox_->error();
+  if (status.ok()) {
+    OpContext ctx(transport_.get(), inbox_.get(), &options_, rank_, size(), seq,
+                  absl::Now() + options_.op_timeout, direct_, direct);
+    status = body(ctx);
+    if (!status.ok()) {
+      if (absl::IsInvalidArgument(status) || absl::IsDataLoss(status)) {
+        status = absl::Status(status.code(), absl::StrCat(name, " (op ", seq, ") on rank ",
+                                                          rank_, ": ", status.message()));
+      }
+      BreakAndNotify(status);
+    }
+  } else if (!absl::IsAborted(status)) {
+    status = WithFailedRanks(absl::AbortedError(status.message()), FailedRanks(status));
+  }
+  return status;
 }
 
 void TcpCommunicator::ExecutorLoop() {
@@ -154,8 +261,12 @@ void TcpCommunicator::ExecutorLoop() {
     Op op;
     {
       absl::MutexLock lock(&mu_);
+      // Not while another thread runs an operation inline, and not an inline
+      // candidate its caller may still claim (OnTick hands those over).
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
+        if (running_) return false;
+        if (stopping_) return true;
+        return !queue_.empty() && queue_.front().posted == absl::InfinitePast();
       };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // stopping
@@ -163,21 +274,7 @@ void TcpCommunicator::ExecutorLoop() {
       queue_.pop_front();
       running_ = true;
     }
-    absl::Status status = inbox_->error();
-    if (status.ok()) {
-      OpContext ctx(transport_.get(), inbox_.get(), &options_, rank_, size(), op.seq,
-                    absl::Now() + options_.op_timeout);
-      status = op.body(ctx);
-      if (!status.ok()) {
-        if (absl::IsInvalidArgument(status) || absl::IsDataLoss(status)) {
-          status = absl::Status(status.code(), absl::StrCat(op.name, " (op ", op.seq, ") on rank ",
-                                                            rank_, ": ", status.message()));
-        }
-        BreakAndNotify(status);
-      }
-    } else if (!absl::IsAborted(status)) {
-      status = WithFailedRanks(absl::AbortedError(status.message()), FailedRanks(status));
-    }
+    absl::Status status = RunOp(op.name, op.seq, op.body, op.direct);
     {
       // Before Complete: a caller whose Wait returned must see the op finished.
       absl::MutexLock lock(&mu_);
@@ -189,6 +286,7 @@ void TcpCommunicator::ExecutorLoop() {
 
 void TcpCommunicator::BreakAndNotify(const absl::Status& status) {
   if (!inbox_->Break(status)) return;
+  transport_->WakeDirectWaiters();
   std::vector<int> others;
   for (int g = 0; g < size(); ++g) {
     if (g != rank_) others.push_back(inbox_->members()[g]);
@@ -202,6 +300,7 @@ void TcpCommunicator::Abort(absl::Status reason) {
       absl::StrCat("Abort() on rank ", rank_, " of communicator ", comm_id(), " epoch ", epoch(),
                    ": ", reason.message()));
   BreakAndNotify(WithFailedRanks(s, FailedRanks(reason)));
+  transport_->WakeDirectWaiters();  // also when an earlier error broke it
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> TcpCommunicator::Split(int color, int key,
@@ -218,7 +317,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpCommunicator::Split(int color, 
                                     deadline));
   std::vector<int> all(size());
   for (int g = 0; g < size(); ++g) all[g] = g;
-  BRAID_ASSIGN_OR_RETURN(auto values, Gather(*store_, prefix, all, deadline, "tcp Split"));
+  BRAID_ASSIGN_OR_RETURN(auto values, GatherFromStore(*store_, prefix, all, deadline, "tcp Split"));
   if (color < 0) return std::unique_ptr<Communicator>();
   std::vector<std::tuple<int, int>> mine;  // (key, group rank) of my color
   for (int g = 0; g < size(); ++g) {
@@ -271,7 +370,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpCommunicator::Shrink(
     survivors.push_back(g);
     members.push_back(inbox_->members()[g]);
   }
-  BRAID_ASSIGN_OR_RETURN(auto values, Gather(*store_, prefix, survivors, deadline, "tcp Shrink"));
+  BRAID_ASSIGN_OR_RETURN(auto values, GatherFromStore(*store_, prefix, survivors, deadline, "tcp Shrink"));
   for (int g : survivors) {
     if (values[g] != list) {
       return absl::InvalidArgumentError(absl::StrCat(

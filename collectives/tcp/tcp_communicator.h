@@ -13,9 +13,22 @@
 // communicator id and epoch.
 //
 // Threading model:
-//   - Posting an operation validates its arguments (kInvalidArgument through
-//     the Work, communicator unharmed), gives it the next sequence number and
-//     queues it. One named executor thread per communicator
+//   - Fast path: when every rank is on this host (the direct channel,
+//     direct_channel.h), an operation of the world communicator (or its
+//     Shrink successors) whose buffers are at most fast_path_bytes runs over
+//     polled shared memory with no progress-thread hand-off, and the thread
+//     that Waits for it runs it inline when it heads an idle queue and the
+//     Wait's deadline is at least kInlineWaitMin away: no executor hand-off
+//     either. Posting still never blocks and wakes nobody: an operation
+//     nobody waits for is started by the executor within kInlineGrace plus
+//     one transport tick (~5 ms), or at once when another operation is
+//     posted behind it. Faults reach an inline operation as below, within
+//     ~1 ms. Caveat: an inline Wait returns when the operation ends, which
+//     may be after its deadline when a peer posts its part later than that
+//     (it still ends by op_timeout).
+//   - Posting an operation validates its arguments (kInvalidArgument
+//     through the Work, communicator unharmed), gives it the next sequence
+//     number and queues it. One named executor thread per communicator
 //     ("braid-tcp-exec") runs the queue in FIFO order, each operation as
 //     sequential algorithm code over transport primitives (algorithms.h), so
 //     the caller computes meanwhile. Operations therefore complete in posting
@@ -99,6 +112,22 @@ class TcpCommunicator final : public Communicator {
                                   absl::Span<const int64_t> send_counts,
                                   const runtime::Tensor& output,
                                   absl::Span<const int64_t> recv_counts) override;
+  // Variable counts, rooted movement, pre-multiplied sums (vector_algorithms.h,
+  // tcp_vector_operations.cc).
+  std::shared_ptr<Work> AllGatherV(const runtime::Tensor& input, const runtime::Tensor& output,
+                                   absl::Span<const int64_t> counts) override;
+  std::shared_ptr<Work> ReduceScatterV(const runtime::Tensor& input,
+                                       const runtime::Tensor& output,
+                                       absl::Span<const int64_t> counts, ReduceOp op) override;
+  std::shared_ptr<Work> Gather(const runtime::Tensor& input, const runtime::Tensor& output,
+                               int root) override;
+  std::shared_ptr<Work> Scatter(const runtime::Tensor& input, const runtime::Tensor& output,
+                                int root) override;
+  std::shared_ptr<Work> AllReducePreMulSum(const runtime::Tensor& input,
+                                           const runtime::Tensor& output, double scale) override;
+  std::shared_ptr<Work> ReduceScatterPreMulSum(const runtime::Tensor& input,
+                                               const runtime::Tensor& output,
+                                               double scale) override;
   std::shared_ptr<Work> Send(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Recv(const runtime::Tensor& tensor, int peer, int tag) override;
   std::shared_ptr<Work> Barrier() override;
@@ -121,14 +150,47 @@ class TcpCommunicator final : public Communicator {
     std::string name;
     uint64_t seq = 0;
     OpBody body;
+    bool direct = false;  // over the direct channel (FitsDirect)
+    // When posted, for an inline candidate (a direct operation posted to an
+    // idle queue, left to its Wait); InfinitePast once it is the executor's.
+    absl::Time posted = absl::InfinitePast();
     std::shared_ptr<SettableWork> work;
   };
+  class InlineWork;
+  // Lets an InlineWork that outlives the communicator find out (comm null).
+  struct InlineRunner {
+    absl::Mutex mu;
+    TcpCommunicator* comm ABSL_GUARDED_BY(mu) = nullptr;
+    void TryRun(SettableWork* work, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu);
+  };
+  // A Wait runs its operation inline only when its deadline is this far off
+  // (the operation may wait for late peers up to op_timeout).
+  static constexpr absl::Duration kInlineWaitMin = absl::Seconds(1);
+  // How long an inline candidate is left to its caller's Wait before the
+  // executor starts it (checked on the transport's ~5 ms tick).
+  static constexpr absl::Duration kInlineGrace = absl::Milliseconds(1);
 
   TcpCommunicator(std::shared_ptr<TcpTransport> transport, std::shared_ptr<Inbox> inbox,
                   TcpOptions options, runtime::Store* store, int rank);
 
   // Queues `body` as the next collective; or a completed Work when broken.
-  std::shared_ptr<Work> Post(std::string name, OpBody body) ABSL_LOCKS_EXCLUDED(mu_);
+  // A `direct` body (FitsDirect) may be run by the thread that Waits for it
+  // (TryRunInline).
+  std::shared_ptr<Work> Post(std::string name, OpBody body, bool direct = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether an operation whose largest buffer (and so every message) has
+  // `largest_bytes` goes over the direct channel. The same on every rank for
+  // the same operation, as it must be: both ends of a message use one path.
+  bool FitsDirect(size_t largest_bytes) const;
+  // Progress thread tick: hands an unclaimed inline candidate to the executor.
+  void OnTick(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // The fast path: when `work` heads the queue and nothing runs, pops it and
+  // runs it on the calling thread (the caller's, in Wait).
+  void TryRunInline(SettableWork* work, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs one operation's body on the calling thread; breaks the
+  // communicator when it fails. REQUIRES: running_ was set by this thread.
+  absl::Status RunOp(const std::string& name, uint64_t seq, OpBody& body, bool direct)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // kFailedPrecondition (with the failed ranks) when broken, else OK.
   absl::Status CheckUsable(absl::string_view what) const;
   void ExecutorLoop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -143,6 +205,7 @@ class TcpCommunicator final : public Communicator {
   runtime::Store* const store_;
   const int rank_;
   std::string key_prefix_;
+  DirectChannel* const direct_;  // null unless this communicator may use it
 
   mutable absl::Mutex mu_;
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
@@ -151,6 +214,7 @@ class TcpCommunicator final : public Communicator {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t split_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::pair<int, int>, uint64_t> send_numbers_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<InlineRunner> runner_;
   std::thread executor_;
 };
 

@@ -43,6 +43,11 @@ absl::Status SameDType(const Tensor& a, const Tensor& b, absl::string_view op) {
 
 bool IsHalf(DType d) { return d == DType::kF16 || d == DType::kBF16; }
 
+// Bytes of `t` as reduced (16-bit floats are reduced in f32).
+size_t ReducedBytes(const Tensor& t) {
+  return IsHalf(t.dtype()) ? static_cast<size_t>(t.numel()) * 4 : t.nbytes();
+}
+
 void ToF32(const void* src, DType dtype, float* dst, int64_t n) {
   if (dtype == DType::kF16) {
     const auto* s = static_cast<const runtime::Half*>(src);
@@ -130,6 +135,9 @@ std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tens
         algo = bytes < options_.small_allreduce_bytes ? AllReduceAlgorithm::kRecursiveDoubling
                                                       : AllReduceAlgorithm::kRing;
       }
+      if (ctx.cma() && !ctx.direct_data() && options_.cma && bytes >= options_.cma_min_bytes) {
+        return AllReduceCma(ctx, data, count, dt, kind);
+      }
       switch (algo) {
         case AllReduceAlgorithm::kRecursiveDoubling:
           return AllReduceRecursiveDoubling(ctx, data, count, dt, kind);
@@ -139,7 +147,7 @@ std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tens
       }
       return absl::InternalError("unreachable all-reduce algorithm");
     });
-  });
+  }, FitsDirect(ReducedBytes(input)));
 }
 
 std::shared_ptr<Work> TcpCommunicator::ReduceScatter(const Tensor& input, const Tensor& output,
@@ -175,7 +183,7 @@ std::shared_ptr<Work> TcpCommunicator::ReduceScatter(const Tensor& input, const 
         ReduceScatterRing(ctx, input.raw_data(), output.raw_data(), chunk, input.dtype(), kind));
     if (avg) return kernels::DivideInPlace(output.raw_data(), chunk, input.dtype(), ctx.size());
     return absl::OkStatus();
-  });
+  }, FitsDirect(ReducedBytes(input)));
 }
 
 std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tensor& output) {
@@ -190,7 +198,7 @@ std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tens
   if (!s.ok()) return SettableWork::Done(s);
   return Post("AllGather", [input, output](OpContext& ctx) {
     return AllGatherRing(ctx, input.raw_data(), output.raw_data(), input.nbytes());
-  });
+  }, FitsDirect(output.nbytes()));
 }
 
 std::shared_ptr<Work> TcpCommunicator::Broadcast(const Tensor& tensor, int root) {
@@ -202,7 +210,7 @@ std::shared_ptr<Work> TcpCommunicator::Broadcast(const Tensor& tensor, int root)
   if (!s.ok()) return SettableWork::Done(s);
   return Post("Broadcast", [tensor, root](OpContext& ctx) {
     return BroadcastTree(ctx, tensor.raw_data(), tensor.nbytes(), root);
-  });
+  }, FitsDirect(tensor.nbytes()));
 }
 
 std::shared_ptr<Work> TcpCommunicator::Reduce(const Tensor& input, const Tensor& output,
@@ -241,7 +249,7 @@ std::shared_ptr<Work> TcpCommunicator::Reduce(const Tensor& input, const Tensor&
     BRAID_RETURN_IF_ERROR(ReduceTree(ctx, input.raw_data(), out, count, input.dtype(), kind, root));
     if (is_root && avg) return kernels::DivideInPlace(out, count, input.dtype(), ctx.size());
     return absl::OkStatus();
-  });
+  }, FitsDirect(ReducedBytes(input)));
 }
 
 std::shared_ptr<Work> TcpCommunicator::AllToAll(const Tensor& input, const Tensor& output) {
@@ -263,7 +271,7 @@ std::shared_ptr<Work> TcpCommunicator::AllToAll(const Tensor& input, const Tenso
     std::vector<uint8_t> copy;
     return AllToAllPairwise(ctx, SourceFor(input, output, &copy), offsets, bytes,
                             output.raw_data(), offsets, bytes);
-  });
+  }, FitsDirect(input.nbytes()));
 }
 
 std::shared_ptr<Work> TcpCommunicator::AllToAllV(const Tensor& input,
@@ -357,7 +365,7 @@ std::shared_ptr<Work> TcpCommunicator::Recv(const Tensor& tensor, int peer, int 
 }
 
 std::shared_ptr<Work> TcpCommunicator::Barrier() {
-  return Post("Barrier", [](OpContext& ctx) { return BarrierDissemination(ctx); });
+  return Post("Barrier", [](OpContext& ctx) { return BarrierDissemination(ctx); }, FitsDirect(0));
 }
 
 }  // namespace braid::collectives::tcp

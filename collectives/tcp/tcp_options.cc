@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "collectives/tcp/interface_address.h"
 
 namespace braid::collectives::tcp {
 namespace {
@@ -45,6 +46,7 @@ absl::string_view ToString(AllReduceAlgorithm algorithm) {
 
 absl::StatusOr<TcpOptions> ParseTcpOptions(const CommunicatorOptions& options) {
   TcpOptions out;
+  std::string ifname;
   out.op_timeout = options.op_timeout;
   out.connect_timeout = options.connect_timeout;
   out.deterministic = options.deterministic;
@@ -86,16 +88,48 @@ absl::StatusOr<TcpOptions> ParseTcpOptions(const CommunicatorOptions& options) {
         return BadValue(key, value, "0, or a power of two in [65536, 1 GiB]");
       }
       out.shm_ring_bytes = n;
+    } else if (key == "direct_ring_bytes") {
+      if (!absl::SimpleAtoi(value, &n) || n < 0 || n > (int64_t{1} << 30) ||
+          (n != 0 && (n < 65536 || (n & (n - 1)) != 0))) {
+        return BadValue(key, value, "0, or a power of two in [65536, 1 GiB]");
+      }
+      out.direct_ring_bytes = n;
+    } else if (key == "fast_path_bytes") {
+      if (!absl::SimpleAtoi(value, &n) || n < 0) return BadValue(key, value, "bytes >= 0");
+      out.fast_path_bytes = n;
+    } else if (key == "caller_thread") {
+      if (value != "0" && value != "1") return BadValue(key, value, "0 or 1");
+      out.caller_thread = value == "1";
+    } else if (key == "cma") {
+      if (value != "0" && value != "1") return BadValue(key, value, "0 or 1");
+      out.cma = value == "1";
+    } else if (key == "cma_min_bytes") {
+      if (!absl::SimpleAtoi(value, &n) || n < 0) return BadValue(key, value, "bytes >= 0");
+      out.cma_min_bytes = n;
     } else if (key == "host") {
       out.host = value;
+    } else if (key == "ifname") {
+      ifname = value;
     } else if (key == "generation") {
       out.generation = value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown tcp backend option \"", key,
           "\"; known: allreduce_algorithm, small_allreduce_bytes, segment_bytes, "
-          "heartbeat_interval_ms, heartbeat_misses, checksum, shm_ring_bytes, host, generation"));
+          "heartbeat_interval_ms, heartbeat_misses, checksum, shm_ring_bytes, direct_ring_bytes, fast_path_bytes, caller_thread, cma, "
+          "cma_min_bytes, host, ifname, generation"));
     }
+  }
+  if (!ifname.empty()) {
+    // BRAID_SOCKET_IFNAME: publish that interface's address (interface_address.h).
+    if (!out.host.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tcp backend options host=\"", out.host, "\" and ifname=\"", ifname,
+          "\" both choose the published address; give one"));
+    }
+    absl::StatusOr<std::string> address = InterfaceIpv4Address(ifname);
+    if (!address.ok()) return address.status();
+    out.host = *address;
   }
   if (out.host.empty()) out.host = DefaultHost();
   return out;

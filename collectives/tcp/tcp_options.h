@@ -19,10 +19,34 @@
 //   "host"                    the address published for peers to connect to;
 //                             default: this host's name resolved to IPv4, or
 //                             127.0.0.1 when it does not resolve.
+//   "ifname"                  BRAID_SOCKET_IFNAME: publish the IPv4 address of
+//                             the first of these interfaces (comma separated)
+//                             that has one; kInvalidArgument listing this
+//                             host's interfaces when none does. Exclusive
+//                             with "host".
 //   "shm_ring_bytes"          peers that publish the same host exchange
 //                             frames through shared-memory rings of this
 //                             many bytes per direction (a power of two);
 //                             "0" keeps them on TCP; default 2097152.
+//   "direct_ring_bytes"       when every rank is on this host: the polled
+//                             direct channel's ring per direction (a power
+//                             of two); "0" disables the direct channel (and
+//                             with it the fast path and CMA); default
+//                             1048576. Small operations use it when every
+//                             message fits a quarter of it.
+//   "fast_path_bytes"         operations whose largest buffer is at most this
+//                             run over the direct channel; default 65536;
+//                             "0": none do.
+//   "caller_thread"           "1" (default): such an operation posted while
+//                             the communicator is idle is run by the thread
+//                             that Waits for it (tcp_communicator.h, fast
+//                             path); "0": the executor thread runs it.
+//   "cma"                     "1" (default): all-reduces of at least
+//                             cma_min_bytes read peers' buffers directly
+//                             (process_vm_readv) when every rank can; "0"
+//                             keeps them on the shared-memory ring.
+//   "cma_min_bytes"           default 65536 (measured: CMA wins from there,
+//                             docs/benchmarks.md).
 //   "generation"              extra component of the store keys, so a
 //                             restarted job never meets an old one's
 //                             addresses; default "0".
@@ -53,6 +77,11 @@ struct TcpOptions {
   int heartbeat_misses = 10;
   bool checksum = false;
   int64_t shm_ring_bytes = 2 << 20;
+  int64_t direct_ring_bytes = 1 << 20;
+  int64_t fast_path_bytes = 65536;
+  bool caller_thread = true;
+  bool cma = true;
+  int64_t cma_min_bytes = 65536;
   std::string host;  // resolved at parse time when not given
   std::string generation = "0";
   absl::Duration op_timeout = absl::Minutes(5);

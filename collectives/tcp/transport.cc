@@ -407,11 +407,13 @@ void TcpTransport::Dispatch(int peer, std::unique_ptr<Frame> frame) {
     case FrameKind::kAbort:
       break;
   }
+  const bool abort = frame->header.kind == FrameKind::kAbort;
   absl::MutexLock lock(&mu_);
   auto it = inboxes_.find(frame->header.comm_id);
   if (it != inboxes_.end()) {
     switch (it->second->Deliver(frame)) {
       case Inbox::DeliverResult::kAccepted:
+        if (abort) WakeDirectWaiters();  // the inbox broke: wake its pollers
         return;
       case Inbox::DeliverResult::kStale:
         stale_frames_.fetch_add(1);
@@ -437,9 +439,13 @@ void TcpTransport::FailPeer(int peer, const absl::Status& why) {
     p.in_epoll = false;
   }
   shutdown(p.fd, SHUT_RDWR);
-  absl::MutexLock lock(&mu_);
-  peer_status_[peer] = absl::Status(why.code(), absl::StrCat("world rank ", peer, ": ", why.message()));
-  for (auto& [id, inbox] : inboxes_) inbox->OnPeerFailed(peer, why);
+  {
+    absl::MutexLock lock(&mu_);
+    peer_status_[peer] =
+        absl::Status(why.code(), absl::StrCat("world rank ", peer, ": ", why.message()));
+    for (auto& [id, inbox] : inboxes_) inbox->OnPeerFailed(peer, why);
+  }
+  WakeDirectWaiters();
 }
 
 void TcpTransport::Tick(absl::Time now) {
@@ -496,7 +502,10 @@ void TcpTransport::Tick(absl::Time now) {
     FlushPendingNonBlocking(p);
     p.send_mu.Unlock();
   }
-  for (auto& inbox : inboxes) inbox->CheckDeadlines(now);
+  for (auto& inbox : inboxes) {
+    inbox->CheckDeadlines(now);
+    inbox->RunTickHook(now);
+  }
 }
 
 void TcpTransport::Shutdown() {

@@ -17,8 +17,13 @@
 //   6. With every peer that published the same host (and shm_ring_bytes > 0):
 //      create this rank's outgoing ring, exchange a one-byte "created" mark,
 //      open the peer's ring, exchange a one-byte "mapped" mark, unlink both
-//      names (shm_ring.h). Then switch the sockets to non-blocking and start
-//      the progress thread.
+//      names (shm_ring.h).
+//   7. When every peer is on this host: the same for a second ring per
+//      direction, the direct channel (direct_channel.h); every rank probes
+//      every peer with process_vm_readv; one byte to every peer says
+//      "direct channel with all" and "CMA to all", and both are used only
+//      when every rank says yes. Then switch the sockets to non-blocking and
+//      start the progress thread.
 // Every step is bounded by connect_deadline: kUnavailable when a peer cannot
 // be reached, kDeadlineExceeded when the store or a handshake runs out of time.
 //
@@ -61,6 +66,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "collectives/tcp/direct_channel.h"
 #include "collectives/tcp/frame.h"
 #include "collectives/tcp/inbox.h"
 #include "collectives/tcp/shm_ring.h"
@@ -85,6 +91,13 @@ struct TransportOptions {
   // Peers that published the same host use shared-memory rings (shm_ring.h)
   // of this many bytes per direction; 0 keeps every pair on TCP.
   size_t shm_ring_bytes = 2u << 20;
+  // When every peer is on this host (shared memory with all of them), also
+  // set up the polled direct channel (direct_channel.h) with rings of this
+  // many bytes per direction (a power of two); 0 disables it.
+  size_t direct_ring_bytes = 1u << 20;
+  // Allow cross-memory attach (process_vm_readv of peers' buffers) when the
+  // direct channel exists and every rank's probe of every peer succeeds.
+  bool cma = true;
 };
 
 class TcpTransport {
@@ -121,6 +134,14 @@ class TcpTransport {
 
   // OK while the peer is connected; otherwise why it failed.
   absl::Status PeerStatus(int peer) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The direct channel (bootstrap step 7), or null when some peer is not on
+  // this host, shared memory failed, or it was disabled.
+  DirectChannel* direct() const { return direct_.get(); }
+  // Wakes threads polling the direct channel (after an Abort()).
+  void WakeDirectWaiters() const {
+    if (direct_ != nullptr) direct_->WakeAll();
+  }
+
   // Frames dropped because their epoch was older than their communicator's.
   int64_t stale_frames() const { return stale_frames_.load(); }
 
@@ -164,9 +185,13 @@ class TcpTransport {
   void DrainRings(absl::Time now);
   void DrainRing(int peer, absl::Time now);
   // Bootstrap step 6: rings with every same-host peer (bootstrap.cc).
+  // `suffix` tells the ring names of one use apart ("" frames, "-d" direct).
   absl::Status SetUpSharedMemory(const std::vector<int>& fds, const std::vector<bool>& same_host,
+                                 absl::string_view suffix, size_t ring_bytes,
                                  std::vector<std::unique_ptr<ShmRing>>* tx,
                                  std::vector<std::unique_ptr<ShmRing>>* rx);
+  // Bootstrap step 7: the direct channel and the CMA agreement (bootstrap.cc).
+  absl::Status SetUpDirectChannel(const std::vector<int>& fds);
 
   const TransportOptions options_;
   const uint64_t world_id_;
@@ -177,6 +202,9 @@ class TcpTransport {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> stale_frames_{0};
   bool has_shm_ = false;  // set before the progress thread starts
+  std::unique_ptr<DirectChannel> direct_;  // set before the progress thread starts
+  // Peers probing whether they may process_vm_readv this process read this.
+  const uint64_t cma_probe_ = ShmRing::kProbeValue;
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Inbox>> inboxes_ ABSL_GUARDED_BY(mu_);

@@ -10,6 +10,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collectives/testing/conformance_internal.h"
 #include "gtest/gtest.h"
 #include "runtime/status_macros.h"
 #include "runtime/tensor.h"
@@ -30,6 +31,10 @@ T FromDouble(double v) {
     return static_cast<T>(v);
   }
 }
+
+}  // namespace
+
+namespace internal {
 
 // `v` as stored in `dtype` and read back.
 double RoundTo(DType dtype, double v) {
@@ -157,6 +162,21 @@ absl::Status ExpectInvalidArgument(const std::shared_ptr<Work>& work, const std:
   return Mismatch(what, absl::StrCat("expected kInvalidArgument, got ", s.ToString()));
 }
 
+}  // namespace internal
+
+namespace {
+
+using internal::Compare;
+using internal::Describe;
+using internal::ExpectInvalidArgument;
+using internal::Label;
+using internal::MakeTensor;
+using internal::Modulus;
+using internal::Mismatch;
+using internal::RoundTo;
+using internal::Sentinel;
+using internal::WaitFor;
+
 // One named check of the suite.
 struct Case {
   std::string name;
@@ -174,6 +194,9 @@ std::vector<Case> BuildCases(Communicator& comm, const ConformanceOptions& o) {
 
   if (o.argument_errors)
     add("argument errors", [&comm, &o] { return CheckArgumentErrors(comm, o); });
+  if (o.argument_errors) {
+    add("argument errors (v, rooted)", [&comm, &o] { return CheckVectorArgumentErrors(comm, o); });
+  }
   add("barrier", [&comm, &o] { return CheckBarrier(comm, o); });
   for (DType dt : o.dtypes) {
     for (ReduceOp op : o.ops) {
@@ -203,9 +226,45 @@ std::vector<Case> BuildCases(Communicator& comm, const ConformanceOptions& o) {
     for (ReduceOp op : o.ops) {
       add("reduce", [&comm, &o, dt, op] { return CheckReduce(comm, dt, op, 7, 0, false, o); });
     }
+    for (int64_t scale : {int64_t{0}, int64_t{1}, int64_t{5}}) {
+      for (bool ip : places) {
+        add("allgatherv",
+            [&comm, &o, dt, scale, ip] { return CheckAllGatherV(comm, dt, scale, ip, o); });
+      }
+    }
+    for (ReduceOp op : o.ops) {
+      for (int64_t scale : {int64_t{1}, int64_t{5}}) {
+        for (bool ip : places) {
+          add("reducescatterv", [&comm, &o, dt, op, scale, ip] {
+            return CheckReduceScatterV(comm, dt, op, scale, ip, o);
+          });
+        }
+      }
+    }
+    for (int64_t c : o.counts) {
+      for (int root : {0, n - 1}) {
+        for (bool ip : places) {
+          add("gather",
+              [&comm, &o, dt, c, root, ip] { return CheckGather(comm, dt, c, root, ip, o); });
+          add("scatter",
+              [&comm, &o, dt, c, root, ip] { return CheckScatter(comm, dt, c, root, ip, o); });
+        }
+        if (n == 1) break;
+      }
+      for (bool ip : places) {
+        for (bool rs : {false, true}) {
+          add(rs ? "reducescatter premulsum" : "allreduce premulsum",
+              [&comm, &o, dt, c, rs, ip] { return CheckPreMulSum(comm, dt, c, rs, ip, o); });
+        }
+      }
+    }
     if (o.point_to_point && n >= 2) {
       for (int64_t scale : {int64_t{1}, int64_t{5}}) {
         add("alltoallv", [&comm, &o, dt, scale] { return CheckAllToAllV(comm, dt, scale, o); });
+        if (o.in_place) {
+          add("alltoallv in-place",
+              [&comm, &o, dt, scale] { return CheckAllToAllVInPlace(comm, dt, scale, o); });
+        }
       }
       for (int64_t c : o.counts) {
         add("sendrecv", [&comm, &o, dt, c] { return CheckSendRecvRing(comm, dt, c, o); });
@@ -228,6 +287,17 @@ std::vector<Case> BuildCases(Communicator& comm, const ConformanceOptions& o) {
     });
     add("allgather large",
         [&comm, &o, per_rank] { return CheckAllGather(comm, DType::kF32, per_rank, false, o); });
+    add("allgatherv large", [&comm, &o, per_rank] {
+      return CheckAllGatherV(comm, DType::kF32, per_rank / 2 + 1, false, o);
+    });
+    add("reducescatterv large", [&comm, &o, per_rank] {
+      return CheckReduceScatterV(comm, DType::kF32, ReduceOp::kSum, per_rank / 2 + 1, true, o);
+    });
+    add("gather large", [&comm, &o, per_rank, n] {
+      return CheckGather(comm, DType::kF32, per_rank, n - 1, false, o);
+    });
+    add("scatter large",
+        [&comm, &o, per_rank] { return CheckScatter(comm, DType::kF32, per_rank, 0, true, o); });
     add("broadcast large",
         [&comm, &o, big, n] { return CheckBroadcast(comm, DType::kF32, big, n - 1, o); });
     add("alltoall large",

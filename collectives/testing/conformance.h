@@ -145,6 +145,33 @@ absl::Status CheckAllToAllV(Communicator& comm, runtime::DType dtype, int64_t sc
 // from rank - 1. REQUIRES: comm.size() >= 2.
 absl::Status CheckSendRecvRing(Communicator& comm, runtime::DType dtype, int64_t count,
                                const ConformanceOptions& options);
+// ---- Variable counts, rooted movement, pre-multiplied sums
+// (conformance_vector.cc) ------------------------------------------------------
+
+// counts[j] = ((j + 1) % 3) * scale: uneven, with a zero when size() >= 3.
+// In place: input is this rank's segment of output.
+absl::Status CheckAllGatherV(Communicator& comm, runtime::DType dtype, int64_t scale,
+                             bool in_place, const ConformanceOptions& options);
+// Same counts; in place: output is this rank's segment of input.
+absl::Status CheckReduceScatterV(Communicator& comm, runtime::DType dtype, ReduceOp op,
+                                 int64_t scale, bool in_place, const ConformanceOptions& options);
+// In place: on the root, input is the root's chunk of output.
+absl::Status CheckGather(Communicator& comm, runtime::DType dtype, int64_t count, int root,
+                         bool in_place, const ConformanceOptions& options);
+// In place: on the root, output is the root's chunk of input.
+absl::Status CheckScatter(Communicator& comm, runtime::DType dtype, int64_t count, int root,
+                          bool in_place, const ConformanceOptions& options);
+// AllReducePreMulSum (or ReduceScatterPreMulSum with `count` per rank) with
+// scale 0.5 for floating types and 3 for integers.
+absl::Status CheckPreMulSum(Communicator& comm, runtime::DType dtype, int64_t count,
+                            bool reduce_scatter, bool in_place,
+                            const ConformanceOptions& options);
+// AllToAllV with input == output (one buffer large enough for both layouts).
+absl::Status CheckAllToAllVInPlace(Communicator& comm, runtime::DType dtype, int64_t scale,
+                                   const ConformanceOptions& options);
+// Local only, like CheckArgumentErrors, for the operations above.
+absl::Status CheckVectorArgumentErrors(Communicator& comm, const ConformanceOptions& options);
+
 absl::Status CheckBarrier(Communicator& comm, const ConformanceOptions& options);
 absl::Status CheckSplit(Communicator& comm, const ConformanceOptions& options);
 // Local only: no rank communicates, so ranks need not agree on it.

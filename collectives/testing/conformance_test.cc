@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/strings/match.h"
+#include "collectives/pre_mul_sum.h"
 #include "gtest/gtest.h"
 #include "runtime/tensor.h"
 
@@ -73,6 +74,39 @@ class LoopbackCommunicator final : public Communicator {
     auto dst = out.Slice(0, 0, recv_counts[0]);
     if (!src.ok() || !dst.ok()) return Invalid();
     return SettableWork::Done(dst->CopyFrom(*src));
+  }
+  std::shared_ptr<Work> AllGatherV(const Tensor& in, const Tensor& out,
+                                   absl::Span<const int64_t> counts) override {
+    if (counts.size() != 1 || counts[0] != in.numel() || out.numel() != in.numel()) {
+      return Invalid();
+    }
+    return SettableWork::Done(Copy(in, out));
+  }
+  std::shared_ptr<Work> ReduceScatterV(const Tensor& in, const Tensor& out,
+                                       absl::Span<const int64_t> counts, ReduceOp) override {
+    if (counts.size() != 1 || counts[0] < 0 || counts[0] != in.numel() ||
+        out.numel() != in.numel()) {
+      return Invalid();
+    }
+    return SettableWork::Done(Copy(in, out));
+  }
+  std::shared_ptr<Work> Gather(const Tensor& in, const Tensor& out, int root) override {
+    if (root != 0) return Invalid();
+    return SettableWork::Done(Copy(in, out));
+  }
+  std::shared_ptr<Work> Scatter(const Tensor& in, const Tensor& out, int root) override {
+    if (root != 0) return Invalid();
+    return SettableWork::Done(Copy(in, out));
+  }
+  std::shared_ptr<Work> AllReducePreMulSum(const Tensor& in, const Tensor& out,
+                                           double scale) override {
+    if (in.numel() != out.numel() || in.dtype() != out.dtype()) return Invalid();
+    return SettableWork::Done(
+        PreMultiply(in.raw_data(), out.raw_data(), in.numel(), in.dtype(), scale));
+  }
+  std::shared_ptr<Work> ReduceScatterPreMulSum(const Tensor& in, const Tensor& out,
+                                               double scale) override {
+    return AllReducePreMulSum(in, out, scale);
   }
   std::shared_ptr<Work> Send(const Tensor&, int, int) override { return Invalid(); }
   std::shared_ptr<Work> Recv(const Tensor&, int, int) override { return Invalid(); }
