@@ -25,7 +25,7 @@ constexpr absl::string_view kKnobs[] = {
     "BRAID_LOG_LEVEL",  "BRAID_TRACE",       "BRAID_STORE_ADDR",    "BRAID_JOB_TOKEN",
     "BRAID_GENERATION", "BRAID_RESTART_COUNT", "BRAID_BACKEND",     "BRAID_DETERMINISTIC",
     "BRAID_OP_TIMEOUT", "BRAID_SOCKET_IFNAME", "BRAID_RUN_ID",        "BRAID_MEMBERSHIP_KEY",
-    "BRAID_ERROR_FILE",
+    "BRAID_ERROR_FILE", "BRAID_DEBUG",
 };
 
 std::optional<std::string> Lookup(const VarMap& vars, const std::string& name) {
@@ -362,6 +362,13 @@ absl::StatusOr<Config> Config::FromMap(const VarMap& vars) {
     config.error_file = *v;
   } else if (auto t = Lookup(vars, "TORCHELASTIC_ERROR_FILE")) {
     config.error_file = *t;
+  }
+  if (auto v = Lookup(vars, "BRAID_DEBUG")) {
+    if (*v == "detail" || *v == "DETAIL") {
+      config.debug_detail = true;
+    } else if (!v->empty() && *v != "off" && *v != "OFF") {
+      return Invalid("BRAID_DEBUG", *v, "is not a debug mode", "'off' or 'detail'");
+    }
   }
   if (auto v = Lookup(vars, "BRAID_SOCKET_IFNAME")) {
     for (absl::string_view name : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {

@@ -120,6 +120,10 @@ struct Config {
   // BRAID_SOCKET_IFNAME: network interfaces for data sockets, comma
   // separated (e.g. "eth0,eth1"); empty = choose automatically.
   std::vector<std::string> socket_ifnames;
+  // BRAID_DEBUG: "detail" checks every collective across the ranks before it
+  // runs (collectives::DebugCommunicator, like TORCH_DISTRIBUTED_DEBUG=
+  // DETAIL); "off" (default) does not.
+  bool debug_detail = false;
 
   // The launcher's variables, parsed.
   World world;

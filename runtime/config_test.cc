@@ -78,6 +78,15 @@ TEST(ConfigTest, AllKnobs) {
   EXPECT_EQ(c->unknown_variables, std::vector<std::string>{"BRAID_TYPO"});
 }
 
+TEST(ConfigTest, DebugMode) {
+  EXPECT_FALSE(Config::FromMap({})->debug_detail);
+  EXPECT_TRUE(Config::FromMap({{"BRAID_DEBUG", "detail"}})->debug_detail);
+  EXPECT_FALSE(Config::FromMap({{"BRAID_DEBUG", "off"}})->debug_detail);
+  absl::StatusOr<Config> bad = Config::FromMap({{"BRAID_DEBUG", "verbose"}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("BRAID_DEBUG"), absl::string_view::npos) << bad.status();
+}
+
 TEST(ConfigTest, KnobValues) {
   EXPECT_EQ(Config::FromMap({{"BRAID_OP_TIMEOUT", "90"}})->op_timeout, absl::Seconds(90));
   EXPECT_EQ(Config::FromMap({{"BRAID_OP_TIMEOUT", "0.5"}})->op_timeout, absl::Milliseconds(500));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "collectives/debug/debug_communicator.h"
 #include "collectives/dispatch/device_dispatch_communicator.h"
 #include "collectives/tcp/tcp_backend.h"
 #include "elastic/bootstrap/backends.h"
@@ -179,16 +180,19 @@ absl::Status RegisterBackends(MpiRuntime* mpi, collectives::CommunicatorFactory&
 }
 
 // The backend options Bootstrap derives: for tcp, the address peers connect
-// to (loopback when every rank is on this host, else BRAID_SOCKET_IFNAME's).
+// to (BRAID_SOCKET_IFNAME's interface when set, else loopback when every
+// rank is on this host).
 absl::StatusOr<std::map<std::string, std::string>> DeriveBackendOptions(
     const BootstrapPlan& plan, const runtime::Config& config) {
   std::map<std::string, std::string> backend_options;
   const std::vector<std::string> names = bootstrap_internal::BackendNames(plan.backend);
   if (!absl::c_linear_search(names, "tcp")) return backend_options;
-  if (!plan.multi_host) {
+  if (!config.socket_ifnames.empty()) {
+    // The backend publishes that interface's address, and refuses (listing
+    // this host's interfaces) when none of them exists.
+    backend_options["ifname"] = absl::StrJoin(config.socket_ifnames, ",");
+  } else if (!plan.multi_host) {
     backend_options["host"] = "127.0.0.1";
-  } else if (!config.socket_ifnames.empty()) {
-    BRAID_ASSIGN_OR_RETURN(backend_options["host"], ThisHostAddress(config.socket_ifnames));
   }
   return backend_options;
 }
@@ -321,6 +325,11 @@ absl::StatusOr<std::unique_ptr<Context>> Bootstrap(const BootstrapOptions& optio
                       absl::StrCat("creating the world communicator (", context->DebugString(),
                                    "; backends built: ",
                                    absl::StrJoin(context->factory_->Backends(), ", "), ")"));
+    }
+    if (config.debug_detail) {  // BRAID_DEBUG=detail
+      collectives::DebugCommunicator::Options debug_options;
+      debug_options.check_timeout = config.op_timeout;
+      *communicator = collectives::DebugCommunicator::Wrap(std::move(*communicator), debug_options);
     }
     context->communicator_ = std::move(*communicator);
   }

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collectives/debug/debug_communicator.h"
 #include "elastic/bootstrap/bootstrap.h"
 #include "elastic/store/store_server.h"
 #include "gtest/gtest.h"
@@ -63,6 +64,37 @@ TEST(BootstrapSingleTest, SingleProcessWorldWithItsOwnStore) {
   // tcp is always there; the others as built.
   const std::vector<std::string> backends = ctx.factory().Backends();
   EXPECT_NE(std::find(backends.begin(), backends.end(), "tcp"), backends.end());
+}
+
+// BRAID_DEBUG=detail wraps the world communicator in the consistency check.
+TEST(BootstrapSingleTest, DebugDetailWrapsTheCommunicator) {
+  absl::StatusOr<std::unique_ptr<Context>> context =
+      Bootstrap(OptionsFor({{"BRAID_DEBUG", "detail"}}));
+  ASSERT_TRUE(context.ok()) << context.status();
+  collectives::Communicator& comm = (*context)->communicator();
+  EXPECT_NE(dynamic_cast<collectives::DebugCommunicator*>(&comm), nullptr);
+  absl::StatusOr<runtime::Tensor> t = runtime::Tensor::Full({8}, runtime::DType::kF32, 3.0);
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(comm.AllReduce(*t, *t, collectives::ReduceOp::kSum)
+                  ->Wait(absl::Now() + absl::Seconds(10))
+                  .ok());
+  absl::StatusOr<std::unique_ptr<Context>> plain = Bootstrap(OptionsFor({}));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(dynamic_cast<collectives::DebugCommunicator*>(&(*plain)->communicator()), nullptr);
+}
+
+// BRAID_SOCKET_IFNAME reaches the tcp backend: "lo" works, a missing
+// interface is refused naming it and listing this host's.
+TEST(BootstrapSingleTest, SocketIfnameReachesTheTcpBackend) {
+  absl::StatusOr<std::unique_ptr<Context>> context =
+      Bootstrap(OptionsFor({{"BRAID_SOCKET_IFNAME", "lo"}}));
+  ASSERT_TRUE(context.ok()) << context.status();
+  context = Bootstrap(OptionsFor({{"BRAID_SOCKET_IFNAME", "braid-bogus0"}}));
+  EXPECT_EQ(context.status().code(), absl::StatusCode::kInvalidArgument) << context.status();
+  EXPECT_NE(context.status().message().find("braid-bogus0"), absl::string_view::npos)
+      << context.status();
+  EXPECT_NE(context.status().message().find("lo=127.0.0.1"), absl::string_view::npos)
+      << context.status();
 }
 
 TEST(BootstrapSingleTest, TracerWritesIntoBraidTrace) {

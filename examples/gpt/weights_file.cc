@@ -1,6 +1,5 @@
 #include "examples/gpt/weights_file.h"
 
-#include <array>
 #include <cstring>
 #include <utility>
 
@@ -19,17 +18,6 @@ using runtime::Tensor;
 // Sanity limits: a field beyond them is corruption, not a model.
 constexpr uint32_t kMaxNameBytes = 4096;
 constexpr uint32_t kMaxDims = 8;
-
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
 
 template <typename T>
 void Put(std::string& out, T value) {
@@ -74,12 +62,6 @@ absl::Status Corrupt(const std::string& path, absl::string_view what, size_t off
 }
 
 }  // namespace
-
-uint32_t Crc32c(absl::Span<const uint8_t> bytes, uint32_t crc) {
-  crc = ~crc;
-  for (uint8_t b : bytes) crc = kCrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
 
 absl::Status SaveWeights(const std::string& path,
                          const std::vector<nn::NamedParameter>& parameters) {

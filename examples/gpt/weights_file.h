@@ -30,6 +30,7 @@
 #include "absl/types/span.h"
 #include "nn/optimizer.h"
 #include "nn/parameter.h"
+#include "runtime/crc32c.h"
 
 namespace braid::examples {
 
@@ -53,7 +54,9 @@ absl::Status AssignWeights(const std::vector<nn::NamedTensor>& weights,
 
 // CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use it) of `bytes`,
 // continuing from `crc` (0 to start).
-uint32_t Crc32c(absl::Span<const uint8_t> bytes, uint32_t crc = 0);
+inline uint32_t Crc32c(absl::Span<const uint8_t> bytes, uint32_t crc = 0) {
+  return runtime::Crc32cExtend(crc, bytes.data(), bytes.size());
+}
 
 }  // namespace braid::examples
 
