@@ -34,42 +34,6 @@ constexpr int64_t kFeatures = 7;
 // One layer (weight + bias of 7 floats) per bucket.
 constexpr size_t kLayerBytes = 2 * kFeatures * sizeof(float);
 
-std::unique_ptr<TestModel> NewModel(const TestModelOptions& options = {}) {
-  auto model = TestModel::Create(options);
-  EXPECT_TRUE(model.ok()) << model.status();
-  EXPECT_TRUE((*model)->Initialize(42).ok());
-  return std::move(*model);
-}
-
-// Mean gradient over global microbatches [first, first + n) by one plain model.
-std::map<std::string, std::vector<float>> ReferenceMean(const TestModelOptions& options,
-                                                        int64_t first, int n) {
-  std::unique_ptr<TestModel> ref = NewModel(options);
-  for (int g = 0; g < n; ++g) {
-    nn::Context ctx;
-    EXPECT_TRUE(ref->TrainMicrobatch(ctx, MicrobatchInput(first + g, options.features),
-                                     MicrobatchTarget(first + g, options.features))
-                    .ok());
-  }
-  auto grads = Grads(ref->NamedParameters());
-  for (auto& [name, g] : grads) {
-    for (float& x : g) x /= static_cast<float>(n);
-  }
-  return grads;
-}
-
-void ExpectNear(const std::map<std::string, std::vector<float>>& got,
-                const std::map<std::string, std::vector<float>>& want, float tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (const auto& [name, w] : want) {
-    const std::vector<float>& g = got.at(name);
-    ASSERT_EQ(g.size(), w.size()) << name;
-    for (size_t i = 0; i < w.size(); ++i) {
-      EXPECT_NEAR(g[i], w[i], tol * (1.0f + std::abs(w[i]))) << name << "[" << i << "]";
-    }
-  }
-}
-
 struct MeanCase {
   int ranks;
   int microbatches;

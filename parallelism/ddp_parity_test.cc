@@ -37,41 +37,6 @@ using runtime::Tensor;
 constexpr int64_t kFeatures = 7;
 constexpr size_t kLayerBytes = 2 * kFeatures * sizeof(float);  // one layer per bucket
 
-std::unique_ptr<TestModel> NewModel(const TestModelOptions& options = {}, uint64_t seed = 42) {
-  auto model = TestModel::Create(options);
-  EXPECT_TRUE(model.ok()) << model.status();
-  EXPECT_TRUE((*model)->Initialize(seed).ok());
-  return std::move(*model);
-}
-
-std::map<std::string, std::vector<float>> ReferenceMean(const TestModelOptions& options,
-                                                        int64_t first, int n) {
-  std::unique_ptr<TestModel> ref = NewModel(options);
-  for (int g = 0; g < n; ++g) {
-    nn::Context ctx;
-    EXPECT_TRUE(ref->TrainMicrobatch(ctx, MicrobatchInput(first + g, options.features),
-                                     MicrobatchTarget(first + g, options.features))
-                    .ok());
-  }
-  auto grads = Grads(ref->NamedParameters());
-  for (auto& [name, g] : grads) {
-    for (float& x : g) x /= static_cast<float>(n);
-  }
-  return grads;
-}
-
-void ExpectNear(const std::map<std::string, std::vector<float>>& got,
-                const std::map<std::string, std::vector<float>>& want, float tol) {
-  for (const auto& [name, w] : want) {
-    ASSERT_TRUE(got.count(name)) << name;
-    const std::vector<float>& g = got.at(name);
-    ASSERT_EQ(g.size(), w.size()) << name;
-    for (size_t i = 0; i < w.size(); ++i) {
-      EXPECT_NEAR(g[i], w[i], tol * (1.0f + std::abs(w[i]))) << name << "[" << i << "]";
-    }
-  }
-}
-
 // 0.5 * mean over rows of |model(x) - target|^2 on global microbatch g.
 float Loss(TestModel& model, int64_t g) {
   nn::Context ctx({.training = false});

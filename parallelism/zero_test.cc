@@ -41,12 +41,7 @@ std::unique_ptr<nn::Optimizer> NewOptimizer(Opt opt) {
   return std::move(*adam);
 }
 
-std::unique_ptr<TestModel> NewModel() {
-  auto model = TestModel::Create({.layers = 4, .features = kFeatures});
-  EXPECT_TRUE(model.ok()) << model.status();
-  EXPECT_TRUE((*model)->Initialize(42).ok());
-  return std::move(*model);
-}
+std::unique_ptr<TestModel> NewZeroModel() { return NewModel({.layers = 4, .features = kFeatures}); }
 
 bool BitEqual(const Params& a, const Params& b) {
   if (a.size() != b.size()) return false;
@@ -74,8 +69,8 @@ TEST_P(ZeroTest, MatchesUnshardedAfterSeveralSteps) {
     ASSERT_TRUE(client.ok()) << client.status();
     auto comm = MakeComm(client->get(), rank, n);
     ASSERT_TRUE(comm.ok()) << comm.status();
-    std::unique_ptr<TestModel> plain = NewModel();
-    std::unique_ptr<TestModel> sharded = NewModel();
+    std::unique_ptr<TestModel> plain = NewZeroModel();
+    std::unique_ptr<TestModel> sharded = NewZeroModel();
     auto dp_plain = DataParallel::Create(plain->NamedParameters(), **comm,
                                          {.bucket_bytes = kBucketBytes});
     ASSERT_TRUE(dp_plain.ok()) << dp_plain.status();
@@ -173,7 +168,7 @@ TEST(DeterministicTest, BitIdenticalAcrossDataParallelSizes) {
     std::vector<std::vector<Params>> grads;   // [config][step]
     std::vector<std::vector<Params>> values;  // [config][step]
     for (const Config& config : configs) {
-      std::unique_ptr<TestModel> model = NewModel();
+      std::unique_ptr<TestModel> model = NewZeroModel();
       auto dp = DataParallel::Create(model->NamedParameters(), *config.comm,
                                      {.bucket_bytes = kBucketBytes, .overlap = config.overlap,
                                       .zero = config.zero, .deterministic = true});

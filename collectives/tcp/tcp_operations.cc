@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "collectives/status_payload.h"
 #include "collectives/tcp/algorithms.h"
+#include "collectives/tcp/op_checks.h"
 #include "collectives/tcp/tcp_communicator.h"
 #include "runtime/half.h"
 #include "runtime/status_macros.h"
@@ -18,28 +19,6 @@ namespace {
 
 using runtime::DType;
 using runtime::Tensor;
-
-absl::Status CheckTensor(const Tensor& t, absl::string_view op, absl::string_view name) {
-  if (!t.defined()) {
-    return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": ", name, " is undefined"));
-  }
-  if (!t.device().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tcp ", op, ": ", name, " is on ", runtime::ToString(t.device()),
-        "; the tcp backend moves host memory (use nccl, or copy to the CPU)"));
-  }
-  if (!t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": ", name, " is not contiguous"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SameDType(const Tensor& a, const Tensor& b, absl::string_view op) {
-  if (a.dtype() == b.dtype()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": input is ",
-                                                 runtime::ToString(a.dtype()), " but output is ",
-                                                 runtime::ToString(b.dtype())));
-}
 
 bool IsHalf(DType d) { return d == DType::kF16 || d == DType::kBF16; }
 
@@ -107,9 +86,9 @@ const void* SourceFor(const Tensor& input, const Tensor& output, std::vector<uin
 
 std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tensor& output,
                                                  ReduceOp op) {
-  absl::Status s = CheckTensor(input, "AllReduce", "input");
-  if (s.ok()) s = CheckTensor(output, "AllReduce", "output");
-  if (s.ok()) s = SameDType(input, output, "AllReduce");
+  absl::Status s = CheckHostTensor(input, "AllReduce", "input");
+  if (s.ok()) s = CheckHostTensor(output, "AllReduce", "output");
+  if (s.ok()) s = CheckSameDType(input, output, "AllReduce");
   if (s.ok() && input.numel() != output.numel()) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp AllReduce: input has ", input.numel(),
                                                 " elements but output ", output.numel()));
@@ -152,9 +131,9 @@ std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tens
 
 std::shared_ptr<Work> TcpCommunicator::ReduceScatter(const Tensor& input, const Tensor& output,
                                                      ReduceOp op) {
-  absl::Status s = CheckTensor(input, "ReduceScatter", "input");
-  if (s.ok()) s = CheckTensor(output, "ReduceScatter", "output");
-  if (s.ok()) s = SameDType(input, output, "ReduceScatter");
+  absl::Status s = CheckHostTensor(input, "ReduceScatter", "input");
+  if (s.ok()) s = CheckHostTensor(output, "ReduceScatter", "output");
+  if (s.ok()) s = CheckSameDType(input, output, "ReduceScatter");
   if (s.ok() && input.numel() != output.numel() * size()) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp ReduceScatter: input has ", input.numel(),
                                                 " elements, expected size() x output = ",
@@ -187,9 +166,9 @@ std::shared_ptr<Work> TcpCommunicator::ReduceScatter(const Tensor& input, const 
 }
 
 std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tensor& output) {
-  absl::Status s = CheckTensor(input, "AllGather", "input");
-  if (s.ok()) s = CheckTensor(output, "AllGather", "output");
-  if (s.ok()) s = SameDType(input, output, "AllGather");
+  absl::Status s = CheckHostTensor(input, "AllGather", "input");
+  if (s.ok()) s = CheckHostTensor(output, "AllGather", "output");
+  if (s.ok()) s = CheckSameDType(input, output, "AllGather");
   if (s.ok() && output.numel() != input.numel() * size()) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp AllGather: output has ", output.numel(),
                                                 " elements, expected size() x input = ",
@@ -202,7 +181,7 @@ std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tens
 }
 
 std::shared_ptr<Work> TcpCommunicator::Broadcast(const Tensor& tensor, int root) {
-  absl::Status s = CheckTensor(tensor, "Broadcast", "tensor");
+  absl::Status s = CheckHostTensor(tensor, "Broadcast", "tensor");
   if (s.ok() && (root < 0 || root >= size())) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Broadcast: root ", root, " not in [0, ",
                                                 size(), ")"));
@@ -215,14 +194,14 @@ std::shared_ptr<Work> TcpCommunicator::Broadcast(const Tensor& tensor, int root)
 
 std::shared_ptr<Work> TcpCommunicator::Reduce(const Tensor& input, const Tensor& output,
                                               ReduceOp op, int root) {
-  absl::Status s = CheckTensor(input, "Reduce", "input");
+  absl::Status s = CheckHostTensor(input, "Reduce", "input");
   if (s.ok() && (root < 0 || root >= size())) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Reduce: root ", root, " not in [0, ",
                                                 size(), ")"));
   }
   if (s.ok() && rank_ == root) {
-    s = CheckTensor(output, "Reduce", "output");
-    if (s.ok()) s = SameDType(input, output, "Reduce");
+    s = CheckHostTensor(output, "Reduce", "output");
+    if (s.ok()) s = CheckSameDType(input, output, "Reduce");
     if (s.ok() && input.numel() != output.numel()) {
       s = absl::InvalidArgumentError("tcp Reduce: input and output element counts differ");
     }
@@ -253,9 +232,9 @@ std::shared_ptr<Work> TcpCommunicator::Reduce(const Tensor& input, const Tensor&
 }
 
 std::shared_ptr<Work> TcpCommunicator::AllToAll(const Tensor& input, const Tensor& output) {
-  absl::Status s = CheckTensor(input, "AllToAll", "input");
-  if (s.ok()) s = CheckTensor(output, "AllToAll", "output");
-  if (s.ok()) s = SameDType(input, output, "AllToAll");
+  absl::Status s = CheckHostTensor(input, "AllToAll", "input");
+  if (s.ok()) s = CheckHostTensor(output, "AllToAll", "output");
+  if (s.ok()) s = CheckSameDType(input, output, "AllToAll");
   if (s.ok() && (input.numel() != output.numel() || input.numel() % size() != 0)) {
     s = absl::InvalidArgumentError(absl::StrCat(
         "tcp AllToAll: input (", input.numel(), ") and output (", output.numel(),
@@ -278,9 +257,9 @@ std::shared_ptr<Work> TcpCommunicator::AllToAllV(const Tensor& input,
                                                  absl::Span<const int64_t> send_counts,
                                                  const Tensor& output,
                                                  absl::Span<const int64_t> recv_counts) {
-  absl::Status s = CheckTensor(input, "AllToAllV", "input");
-  if (s.ok()) s = CheckTensor(output, "AllToAllV", "output");
-  if (s.ok()) s = SameDType(input, output, "AllToAllV");
+  absl::Status s = CheckHostTensor(input, "AllToAllV", "input");
+  if (s.ok()) s = CheckHostTensor(output, "AllToAllV", "output");
+  if (s.ok()) s = CheckSameDType(input, output, "AllToAllV");
   const int n = size();
   if (s.ok() && (static_cast<int>(send_counts.size()) != n ||
                  static_cast<int>(recv_counts.size()) != n)) {
@@ -319,7 +298,7 @@ std::shared_ptr<Work> TcpCommunicator::AllToAllV(const Tensor& input,
 }
 
 std::shared_ptr<Work> TcpCommunicator::Send(const Tensor& tensor, int peer, int tag) {
-  absl::Status s = CheckTensor(tensor, "Send", "tensor");
+  absl::Status s = CheckHostTensor(tensor, "Send", "tensor");
   if (s.ok() && (peer < 0 || peer >= size() || peer == rank_)) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Send: peer ", peer, " must be another rank in [0, ",
                                                 size(), ")"));
@@ -352,7 +331,7 @@ std::shared_ptr<Work> TcpCommunicator::Send(const Tensor& tensor, int peer, int 
 }
 
 std::shared_ptr<Work> TcpCommunicator::Recv(const Tensor& tensor, int peer, int tag) {
-  absl::Status s = CheckTensor(tensor, "Recv", "tensor");
+  absl::Status s = CheckHostTensor(tensor, "Recv", "tensor");
   if (s.ok() && (peer < 0 || peer >= size() || peer == rank_)) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Recv: peer ", peer, " must be another rank in [0, ",
                                                 size(), ")"));

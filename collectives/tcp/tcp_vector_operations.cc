@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collectives/pre_mul_sum.h"
+#include "collectives/tcp/op_checks.h"
 #include "collectives/tcp/tcp_communicator.h"
 #include "collectives/tcp/vector_algorithms.h"
 #include "runtime/half.h"
@@ -19,28 +20,6 @@ namespace {
 
 using runtime::DType;
 using runtime::Tensor;
-
-absl::Status CheckHost(const Tensor& t, absl::string_view op, absl::string_view name) {
-  if (!t.defined()) {
-    return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": ", name, " is undefined"));
-  }
-  if (!t.device().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tcp ", op, ": ", name, " is on ", runtime::ToString(t.device()),
-        "; the tcp backend moves host memory (use nccl, or copy to the CPU)"));
-  }
-  if (!t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": ", name, " is not contiguous"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckDType(const Tensor& a, const Tensor& b, absl::string_view op) {
-  if (a.dtype() == b.dtype()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": input is ",
-                                                 runtime::ToString(a.dtype()), " but output is ",
-                                                 runtime::ToString(b.dtype())));
-}
 
 absl::Status CheckRoot(int root, int n, absl::string_view op) {
   if (root >= 0 && root < n) return absl::OkStatus();
@@ -101,9 +80,9 @@ std::shared_ptr<Work> TcpCommunicator::AllGatherV(const Tensor& input, const Ten
                                                   absl::Span<const int64_t> counts) {
   constexpr absl::string_view kOp = "AllGatherV";
   const int n = size();
-  absl::Status s = CheckHost(input, kOp, "input");
-  if (s.ok()) s = CheckHost(output, kOp, "output");
-  if (s.ok()) s = CheckDType(input, output, kOp);
+  absl::Status s = CheckHostTensor(input, kOp, "input");
+  if (s.ok()) s = CheckHostTensor(output, kOp, "output");
+  if (s.ok()) s = CheckSameDType(input, output, kOp);
   absl::StatusOr<std::vector<int64_t>> off = s.ok() ? Offsets(counts, n, kOp) : s;
   s = off.status();
   if (s.ok() && input.numel() != counts[rank_]) {
@@ -132,9 +111,9 @@ std::shared_ptr<Work> TcpCommunicator::ReduceScatterV(const Tensor& input, const
                                                       ReduceOp op) {
   constexpr absl::string_view kOp = "ReduceScatterV";
   const int n = size();
-  absl::Status s = CheckHost(input, kOp, "input");
-  if (s.ok()) s = CheckHost(output, kOp, "output");
-  if (s.ok()) s = CheckDType(input, output, kOp);
+  absl::Status s = CheckHostTensor(input, kOp, "input");
+  if (s.ok()) s = CheckHostTensor(output, kOp, "output");
+  if (s.ok()) s = CheckSameDType(input, output, kOp);
   absl::StatusOr<std::vector<int64_t>> off = s.ok() ? Offsets(counts, n, kOp) : s;
   s = off.status();
   if (s.ok() && input.numel() != (*off)[n]) {
@@ -179,11 +158,11 @@ std::shared_ptr<Work> TcpCommunicator::Gather(const Tensor& input, const Tensor&
                                               int root) {
   constexpr absl::string_view kOp = "Gather";
   const int n = size();
-  absl::Status s = CheckHost(input, kOp, "input");
+  absl::Status s = CheckHostTensor(input, kOp, "input");
   if (s.ok()) s = CheckRoot(root, n, kOp);
   const bool is_root = rank_ == root;
-  if (s.ok() && is_root) s = CheckHost(output, kOp, "output (on the root)");
-  if (s.ok() && is_root) s = CheckDType(input, output, kOp);
+  if (s.ok() && is_root) s = CheckHostTensor(output, kOp, "output (on the root)");
+  if (s.ok() && is_root) s = CheckSameDType(input, output, kOp);
   if (s.ok() && is_root && output.numel() != input.numel() * n) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Gather: output has ", output.numel(),
                                                 " elements, expected size() x input = ",
@@ -201,11 +180,11 @@ std::shared_ptr<Work> TcpCommunicator::Scatter(const Tensor& input, const Tensor
                                                int root) {
   constexpr absl::string_view kOp = "Scatter";
   const int n = size();
-  absl::Status s = CheckHost(output, kOp, "output");
+  absl::Status s = CheckHostTensor(output, kOp, "output");
   if (s.ok()) s = CheckRoot(root, n, kOp);
   const bool is_root = rank_ == root;
-  if (s.ok() && is_root) s = CheckHost(input, kOp, "input (on the root)");
-  if (s.ok() && is_root) s = CheckDType(input, output, kOp);
+  if (s.ok() && is_root) s = CheckHostTensor(input, kOp, "input (on the root)");
+  if (s.ok() && is_root) s = CheckSameDType(input, output, kOp);
   if (s.ok() && is_root && input.numel() != output.numel() * n) {
     s = absl::InvalidArgumentError(absl::StrCat("tcp Scatter: input has ", input.numel(),
                                                 " elements, expected size() x output = ",
@@ -221,7 +200,7 @@ std::shared_ptr<Work> TcpCommunicator::Scatter(const Tensor& input, const Tensor
 
 std::shared_ptr<Work> TcpCommunicator::AllReducePreMulSum(const Tensor& input,
                                                           const Tensor& output, double scale) {
-  absl::Status s = CheckHost(input, "AllReducePreMulSum", "input");
+  absl::Status s = CheckHostTensor(input, "AllReducePreMulSum", "input");
   if (!s.ok()) return SettableWork::Done(s);
   absl::StatusOr<Tensor> scaled = Scaled(input, scale);
   if (!scaled.ok()) return SettableWork::Done(scaled.status());
@@ -230,7 +209,7 @@ std::shared_ptr<Work> TcpCommunicator::AllReducePreMulSum(const Tensor& input,
 
 std::shared_ptr<Work> TcpCommunicator::ReduceScatterPreMulSum(const Tensor& input,
                                                               const Tensor& output, double scale) {
-  absl::Status s = CheckHost(input, "ReduceScatterPreMulSum", "input");
+  absl::Status s = CheckHostTensor(input, "ReduceScatterPreMulSum", "input");
   if (!s.ok()) return SettableWork::Done(s);
   absl::StatusOr<Tensor> scaled = Scaled(input, scale);
   if (!scaled.ok()) return SettableWork::Done(scaled.status());
