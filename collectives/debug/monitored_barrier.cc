@@ -33,6 +33,18 @@ absl::Status Missing(Communicator& comm, const std::vector<int>& missing) {
       " doing (stack, logs), then abort and rebuild the communicator"));
 }
 
+// A receive posted for a rank that never came cannot be withdrawn, and its
+// buffer (local to MonitoredBarrier) must outlive it: abort the
+// communicator, which completes pending work, and wait for those receives
+// before the buffers go out of scope. The caller rebuilds the communicator.
+absl::Status AbortWithPending(Communicator& comm, absl::Status status,
+                              const std::vector<std::shared_ptr<Work>>& pending) {
+  comm.Abort(status);
+  const absl::Time limit = absl::Now() + absl::Seconds(5);
+  for (const std::shared_ptr<Work>& w : pending) (void)w->Wait(limit);
+  return status;
+}
+
 }  // namespace
 
 absl::Status MonitoredBarrier(Communicator& comm, absl::Time deadline,
@@ -45,12 +57,16 @@ absl::Status MonitoredBarrier(Communicator& comm, absl::Time deadline,
     BRAID_ASSIGN_OR_RETURN(Tensor arrival, Tensor::Full({1}, DType::kI32, rank));
     BRAID_ASSIGN_OR_RETURN(Tensor release, Tensor::Zeros({n}, DType::kI32));
     std::shared_ptr<Work> recv = comm.Recv(release, 0, options.tag);
-    BRAID_RETURN_IF_ERROR(comm.Send(arrival, 0, options.tag)->Wait(deadline));
+    std::shared_ptr<Work> send = comm.Send(arrival, 0, options.tag);
+    if (absl::Status sent = send->Wait(deadline); !sent.ok()) {
+      return AbortWithPending(comm, sent, {recv, send});
+    }
     absl::Status s = recv->Wait(deadline + kReleaseGrace);
     if (absl::IsDeadlineExceeded(s)) {
-      return absl::DeadlineExceededError(absl::StrCat(
+      return AbortWithPending(comm, absl::DeadlineExceededError(absl::StrCat(
           Where(comm), ": arrived, but rank 0 did not release the barrier by the deadline (rank 0 "
-          "is late, hung, or already gave up on this rank)"));
+          "is late, hung, or already gave up on this rank)")),
+                              {recv});
     }
     BRAID_RETURN_IF_ERROR(s);
     const int32_t* r = release.data<int32_t>();
@@ -69,8 +85,12 @@ absl::Status MonitoredBarrier(Communicator& comm, absl::Time deadline,
     if (absl::IsDeadlineExceeded(s)) {
       missing.push_back(j);
     } else if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(Where(comm), ": waiting for rank ", j, ": ",
-                                                 s.message()));
+      std::vector<std::shared_ptr<Work>> pending(recvs.begin() + 1, recvs.end());
+      return AbortWithPending(
+          comm,
+          absl::Status(s.code(),
+                       absl::StrCat(Where(comm), ": waiting for rank ", j, ": ", s.message())),
+          pending);
     }
   }
   BRAID_ASSIGN_OR_RETURN(Tensor release, Tensor::Zeros({n}, DType::kI32));
@@ -92,8 +112,10 @@ absl::Status MonitoredBarrier(Communicator& comm, absl::Time deadline,
       return absl::Status(s.code(), absl::StrCat(Where(comm), ": releasing: ", s.message()));
     }
   }
-  if (!missing.empty()) return Missing(comm, missing);
-  return absl::OkStatus();
+  if (missing.empty()) return absl::OkStatus();
+  std::vector<std::shared_ptr<Work>> pending = sends;
+  for (int j : missing) pending.push_back(recvs[j]);
+  return AbortWithPending(comm, Missing(comm, missing), pending);
 }
 
 }  // namespace braid::collectives

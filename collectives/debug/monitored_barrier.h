@@ -17,9 +17,10 @@
 // Costs n-1 small messages each way (rank 0 is the bottleneck; it is a
 // debugging aid, not a fast barrier; use Communicator::Barrier for speed).
 //
-// After a failure the group is suspect: a late rank's arrival message may
-// still be delivered, and its receive stays posted until the backend's
-// op_timeout. Abort the communicator and rebuild it, as after a fault.
+// A failure aborts `comm` (Communicator::Abort) before returning: the receive
+// posted for a rank that never arrived cannot be withdrawn any other way, and
+// its buffer is local to this call. Rebuild the communicator, as after a
+// fault.
 //
 // Tensors are CPU tensors: `comm` must take them (tcp, mpi, or a
 // DeviceDispatchCommunicator with a CPU backend).

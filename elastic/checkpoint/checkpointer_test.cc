@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,15 @@ Tensor Iota(runtime::Shape shape, DType dtype, double start) {
   Tensor t = *Tensor::Empty(shape, dtype);
   runtime::VisitDType(dtype, [&]<typename T>() {
     T* p = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(static_cast<float>(start + i));
+    // Unsigned types wrap explicitly: a negative start is a valid pattern too.
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const double v = start + static_cast<double>(i);
+      if constexpr (std::is_unsigned_v<T>) {
+        p[i] = static_cast<T>(static_cast<int64_t>(v));
+      } else {
+        p[i] = static_cast<T>(static_cast<float>(v));
+      }
+    }
   });
   return t;
 }
