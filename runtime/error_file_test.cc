@@ -36,6 +36,18 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kThreadSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kThreadSanitized = true;
+#else
+constexpr bool kThreadSanitized = false;
+#endif
+#else
+constexpr bool kThreadSanitized = false;
+#endif
+
 std::string TempPath(absl::string_view name) {
   return absl::StrCat(::testing::TempDir(), "/error_file_test_", ::getpid(), "_", name);
 }
@@ -217,6 +229,10 @@ void StackOverflow() { (void)Overflow(0); }
 TEST(ErrorFileTest, SegfaultIsRecorded) { ExpectCrashRecord("SIGSEGV", SIGSEGV, Segfault); }
 TEST(ErrorFileTest, AbortIsRecorded) { ExpectCrashRecord("SIGABRT", SIGABRT, Abort); }
 TEST(ErrorFileTest, StackOverflowIsRecorded) {
+  // TSan handles SIGSEGV itself first, on the exhausted stack, and then
+  // sometimes ends the process before our handler runs; ASan and plain
+  // builds check this.
+  if (kThreadSanitized) GTEST_SKIP() << "TSan's own SIGSEGV handling races ours on overflow";
   ExpectCrashRecord("SIGSEGV", SIGSEGV, StackOverflow);
 }
 

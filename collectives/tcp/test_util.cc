@@ -44,6 +44,11 @@ absl::StatusOr<std::unique_ptr<TcpCommunicator>> MakeComm(runtime::Store* store,
   o.deterministic = spec.deterministic;
   o.backend_options = spec.backend_options;
   o.backend_options.emplace("host", "127.0.0.1");
+  // Under sanitizers a rank can be descheduled longer than the default
+  // silence bound (100 ms x 10) on two shared cores; tests that measure
+  // heartbeats set their own values.
+  o.backend_options.emplace("heartbeat_misses",
+                            absl::StrCat(10 * braid::testing::TimeoutScale()));
   return TcpCommunicator::Create(o);
 }
 
