@@ -37,16 +37,18 @@ absl::Status AllReduceRing(OpContext& ctx, void* data, int64_t count, runtime::D
 absl::Status AllReduceRecursiveDoubling(OpContext& ctx, void* data, int64_t count,
                                         runtime::DType dtype, kernels::ReduceKind kind);
 
-// In place on `data`, by cross-memory attach: the ranks exchange buffer
-// addresses over the direct channel; each rank reduces its own chunk by
-// reading every peer's copy of it straight from the peer's memory
-// (process_vm_readv) in cache-sized pieces, then, after a notice that all
-// chunks are reduced, copies every peer's reduced chunk from the peer's
-// memory; a last notice lets the peers release their buffers. Each byte is
-// copied once per phase, never staged through a ring. REQUIRES: ctx.cma().
+// `output` = the reduction of every rank's `input` (count elements each;
+// input == output in place, else no overlap), by cross-memory attach: the
+// ranks exchange buffer addresses over the direct channel; each rank reduces
+// its own chunk by reading every peer's input chunk straight from the peer's
+// memory (process_vm_readv) in cache-sized pieces into its output, then,
+// after a notice that all chunks are reduced, copies every peer's reduced
+// chunk from the peer's output; a last notice lets the peers release their
+// buffers. Each byte is copied once per phase, never staged through a ring,
+// and out of place the input is never copied whole. REQUIRES: ctx.cma().
 // (allreduce_cma.cc)
-absl::Status AllReduceCma(OpContext& ctx, void* data, int64_t count, runtime::DType dtype,
-                          kernels::ReduceKind kind);
+absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64_t count,
+                          runtime::DType dtype, kernels::ReduceKind kind);
 
 // `input` holds size() chunks of `chunk_count` elements (not modified);
 // `output` (chunk_count elements) receives the reduction of chunk rank().

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,7 +21,8 @@ constexpr size_t kPieceBytes = 256 * 1024;
 constexpr size_t kGatherPieceBytes = 4u << 20;
 
 struct Announce {
-  uint64_t address;
+  uint64_t input;   // peers read their chunks of it in step 2
+  uint64_t output;  // peers read this rank's reduced chunk from it in step 4
   int64_t count;
 };
 
@@ -41,17 +43,23 @@ absl::Status Exchange(OpContext& ctx, uint32_t tag, const void* data, void* out,
 
 }  // namespace
 
-absl::Status AllReduceCma(OpContext& ctx, void* data, int64_t count, runtime::DType dtype,
-                          kernels::ReduceKind kind) {
+absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64_t count,
+                          runtime::DType dtype, kernels::ReduceKind kind) {
   const int n = ctx.size();
   const int me = ctx.rank();
-  if (n == 1 || count == 0) return absl::OkStatus();
   const size_t esize = runtime::SizeOf(dtype);
-  auto* bytes = static_cast<uint8_t*>(data);
+  auto* bytes = static_cast<uint8_t*>(output);
+  const auto* in = static_cast<const uint8_t*>(input);
+  if (count == 0) return absl::OkStatus();
+  if (n == 1) {
+    if (in != bytes) std::memcpy(bytes, in, static_cast<size_t>(count) * esize);
+    return absl::OkStatus();
+  }
   auto begin = [&](int g) { return count * g / n; };
 
   // 1. Addresses.
-  const Announce mine = {reinterpret_cast<uint64_t>(data), count};
+  const Announce mine = {reinterpret_cast<uint64_t>(input), reinterpret_cast<uint64_t>(output),
+                         count};
   std::vector<Announce> all(static_cast<size_t>(n));
   BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagAnnounce, &mine, all.data(), sizeof(Announce)));
   for (int p = 0; p < n; ++p) {
@@ -73,8 +81,13 @@ absl::Status AllReduceCma(OpContext& ctx, void* data, int64_t count, runtime::DT
     const size_t len = static_cast<size_t>(m) * esize;
     for (int q = 1; q < n; ++q) {
       const int p = (me + q) % n;
-      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].address + off, scratch.data(), len));
-      BRAID_RETURN_IF_ERROR(kernels::ReduceInto(bytes + off, scratch.data(), m, dtype, kind));
+      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].input + off, scratch.data(), len));
+      // The first peer's piece meets this rank's input piece straight from
+      // `input` (out of place: no copy of the whole input into the output).
+      BRAID_RETURN_IF_ERROR(q == 1 ? kernels::ReduceTo(bytes + off, in + off, scratch.data(), m,
+                                                       dtype, kind)
+                                   : kernels::ReduceInto(bytes + off, scratch.data(), m, dtype,
+                                                         kind));
     }
     BRAID_RETURN_IF_ERROR(ctx.Interrupted());
   }
@@ -90,7 +103,7 @@ absl::Status AllReduceCma(OpContext& ctx, void* data, int64_t count, runtime::DT
     const size_t hi = static_cast<size_t>(begin(p + 1)) * esize;
     for (size_t at = lo; at < hi; at += kGatherPieceBytes) {
       const size_t len = std::min(kGatherPieceBytes, hi - at);
-      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].address + at, bytes + at, len));
+      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].output + at, bytes + at, len));
     }
     BRAID_RETURN_IF_ERROR(ctx.Interrupted());
   }

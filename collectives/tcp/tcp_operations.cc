@@ -74,10 +74,15 @@ absl::Status ReduceVia(const Tensor& input, const Tensor& output, int64_t out_of
 // The input bytes of an operation that overwrites its output while it still
 // reads its input: the input itself, or a copy in `copy` when they overlap
 // (in place).
-const void* SourceFor(const Tensor& input, const Tensor& output, std::vector<uint8_t>* copy) {
+bool Disjoint(const Tensor& input, const Tensor& output) {
   const auto* in = static_cast<const uint8_t*>(input.raw_data());
   const auto* out = static_cast<const uint8_t*>(output.raw_data());
-  if (input.nbytes() == 0 || in + input.nbytes() <= out || out + output.nbytes() <= in) return in;
+  return input.nbytes() == 0 || in + input.nbytes() <= out || out + output.nbytes() <= in;
+}
+
+const void* SourceFor(const Tensor& input, const Tensor& output, std::vector<uint8_t>* copy) {
+  const auto* in = static_cast<const uint8_t*>(input.raw_data());
+  if (Disjoint(input, output)) return in;
   copy->assign(in, in + input.nbytes());
   return copy->data();
 }
@@ -102,20 +107,24 @@ std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tens
     if (count == 0) return absl::OkStatus();
     return ReduceVia(input, output, 0, count, avg, ctx.size(),
                      [&](float* f32, DType dt) -> absl::Status {
+      const int64_t bytes = count * static_cast<int64_t>(runtime::SizeOf(dt));
+      const bool cma =
+          ctx.cma() && !ctx.direct_data() && options_.cma && bytes >= options_.cma_min_bytes;
       void* data = f32;
       if (data == nullptr) {
         data = output.raw_data();
+        if (cma && Disjoint(input, output)) {
+          // Out of place: CMA reads the input where it is.
+          return AllReduceCma(ctx, input.raw_data(), data, count, dt, kind);
+        }
         if (data != input.raw_data()) std::memmove(data, input.raw_data(), input.nbytes());
       }
-      const int64_t bytes = count * static_cast<int64_t>(runtime::SizeOf(dt));
+      if (cma) return AllReduceCma(ctx, data, data, count, dt, kind);
       AllReduceAlgorithm algo = options_.allreduce_algorithm;
       if (options_.deterministic) algo = AllReduceAlgorithm::kRing;
       if (algo == AllReduceAlgorithm::kAuto) {
         algo = bytes < options_.small_allreduce_bytes ? AllReduceAlgorithm::kRecursiveDoubling
                                                       : AllReduceAlgorithm::kRing;
-      }
-      if (ctx.cma() && !ctx.direct_data() && options_.cma && bytes >= options_.cma_min_bytes) {
-        return AllReduceCma(ctx, data, count, dt, kind);
       }
       switch (algo) {
         case AllReduceAlgorithm::kRecursiveDoubling:
