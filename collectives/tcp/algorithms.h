@@ -41,12 +41,12 @@ absl::Status AllReduceRecursiveDoubling(OpContext& ctx, void* data, int64_t coun
 // input == output in place, else no overlap), by cross-memory attach: the
 // ranks exchange buffer addresses over the direct channel; each rank reduces
 // its own chunk by reading every peer's input chunk straight from the peer's
-// memory (process_vm_readv) in cache-sized pieces, and writes each reduced
-// piece, still in cache, into its own and every peer's output
-// (process_vm_writev); a last notice says every chunk has arrived and no
-// input is read any more. Each byte is read from memory once and written
-// once per destination, never staged through a ring, and out of place the
-// input is never copied whole. REQUIRES: ctx.cma(). (allreduce_cma.cc)
+// memory (process_vm_readv) in cache-sized pieces into its output, then,
+// after a notice that all chunks are reduced, copies every peer's reduced
+// chunk from the peer's output; a last notice lets the peers release their
+// buffers. Each byte is copied once per phase, never staged through a ring,
+// and out of place the input is never copied whole. REQUIRES: ctx.cma().
+// (allreduce_cma.cc)
 absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64_t count,
                           runtime::DType dtype, kernels::ReduceKind kind);
 

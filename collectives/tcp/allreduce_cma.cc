@@ -12,14 +12,17 @@ namespace {
 
 // Steps of the operation (message tags on the direct channel).
 constexpr uint32_t kTagAnnounce = 1;
-constexpr uint32_t kTagDone = 2;
+constexpr uint32_t kTagReduced = 2;
+constexpr uint32_t kTagDone = 3;
 // The reduce phase reads a peer's piece into a scratch of this size and
 // reduces it into this rank's piece: both stay in a core's L2.
 constexpr size_t kPieceBytes = 256 * 1024;
+// The gather phase copies in pieces of this size, checking for faults between.
+constexpr size_t kGatherPieceBytes = 4u << 20;
 
 struct Announce {
   uint64_t input;   // peers read their chunks of it in step 2
-  uint64_t output;  // peers write their reduced chunks into it in step 2
+  uint64_t output;  // peers read this rank's reduced chunk from it in step 4
   int64_t count;
 };
 
@@ -68,9 +71,7 @@ absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64
 
   // 2. Reduce this rank's chunk, piece by piece, every peer in a fixed order
   // (so runs are bit-identical; each chunk is reduced at one rank only, so
-  // ranks agree), and push each reduced piece, still in cache, into every
-  // peer's output. Only this rank reads or writes chunk `me` of the peers'
-  // buffers, so in place a piece is overwritten only after it was read.
+  // ranks agree).
   const int64_t piece = std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / esize));
   std::vector<uint8_t> scratch(static_cast<size_t>(std::min(piece, begin(me + 1) - begin(me))) *
                                esize);
@@ -88,15 +89,26 @@ absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64
                                    : kernels::ReduceInto(bytes + off, scratch.data(), m, dtype,
                                                          kind));
     }
-    for (int q = 1; q < n; ++q) {
-      const int p = (me + q) % n;
-      BRAID_RETURN_IF_ERROR(ctx.WritePeer(p, all[p].output + off, bytes + off, len));
+    BRAID_RETURN_IF_ERROR(ctx.Interrupted());
+  }
+
+  // 3. Everyone's chunk is reduced; peers may now overwrite the chunks we
+  // read in step 2 (their step 4).
+  BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagReduced, nullptr, nullptr, 0));
+
+  // 4. Gather the reduced chunks.
+  for (int q = 1; q < n; ++q) {
+    const int p = (me + q) % n;
+    const size_t lo = static_cast<size_t>(begin(p)) * esize;
+    const size_t hi = static_cast<size_t>(begin(p + 1)) * esize;
+    for (size_t at = lo; at < hi; at += kGatherPieceBytes) {
+      const size_t len = std::min(kGatherPieceBytes, hi - at);
+      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].output + at, bytes + at, len));
     }
     BRAID_RETURN_IF_ERROR(ctx.Interrupted());
   }
 
-  // 3. Every peer has pushed its chunk into our output and read its last
-  // piece of our input once everyone says so.
+  // 5. Nobody reads our buffer any more once everyone says so.
   return Exchange(ctx, kTagDone, nullptr, nullptr, 0);
 }
 

@@ -329,17 +329,10 @@ absl::Status TcpTransport::SetUpDirectChannel(const std::vector<int>& fds) {
     uint64_t value = 0;
     iovec local = {&value, sizeof(value)};
     iovec remote = {reinterpret_cast<void*>(rx[r]->owner_probe_address()), sizeof(value)};
-    ssize_t n = process_vm_readv(static_cast<pid_t>(pids[r]), &local, 1, &remote, 1, 0);
-    const char* call = "process_vm_readv";
-    if (n == static_cast<ssize_t>(sizeof(value)) && value == ShmRing::kProbeValue) {
-      // The all-reduce also writes into peers (process_vm_writev): write the
-      // same value back, so a filter that allows only reads is found here.
-      call = "process_vm_writev";
-      n = process_vm_writev(static_cast<pid_t>(pids[r]), &local, 1, &remote, 1, 0);
-    }
+    const ssize_t n = process_vm_readv(static_cast<pid_t>(pids[r]), &local, 1, &remote, 1, 0);
     if (n != static_cast<ssize_t>(sizeof(value)) || value != ShmRing::kProbeValue) {
       cma_ok = false;
-      cma_why = absl::StrCat(call, " of rank ", r, " (pid ", pids[r], ") failed: ",
+      cma_why = absl::StrCat("process_vm_readv of rank ", r, " (pid ", pids[r], ") failed: ",
                              n < 0 ? strerror(errno) : "wrong probe value",
                              " (ptrace_scope, a seccomp filter or different users forbid it)");
     }

@@ -56,30 +56,19 @@ absl::Status OpContext::ControlRecv(int peer, uint32_t tag, void* data, size_t b
 }
 
 absl::Status OpContext::ReadPeer(int peer, uint64_t remote, void* local, size_t bytes) {
-  return CopyPeer(peer, remote, local, bytes, /*write=*/false);
-}
-
-absl::Status OpContext::WritePeer(int peer, uint64_t remote, const void* local, size_t bytes) {
-  return CopyPeer(peer, remote, const_cast<void*>(local), bytes, /*write=*/true);
-}
-
-absl::Status OpContext::CopyPeer(int peer, uint64_t remote, void* local, size_t bytes,
-                                 bool write) {
   const int64_t pid = direct_->pid(inbox_->members()[peer]);
   size_t done = 0;
   while (done < bytes) {
     iovec l = {static_cast<uint8_t*>(local) + done, bytes - done};
     iovec r = {reinterpret_cast<void*>(remote + done), bytes - done};
-    const ssize_t n = write ? process_vm_writev(static_cast<pid_t>(pid), &l, 1, &r, 1, 0)
-                            : process_vm_readv(static_cast<pid_t>(pid), &l, 1, &r, 1, 0);
+    const ssize_t n = process_vm_readv(static_cast<pid_t>(pid), &l, 1, &r, 1, 0);
     if (n <= 0) {
       const int err = n < 0 ? errno : EFAULT;
       if (err == EINTR) continue;
       return Annotate(absl::AbortedError(absl::StrCat(
-                          write ? "process_vm_writev" : "process_vm_readv", " of ", bytes,
-                          " bytes failed: ", strerror(err),
+                          "process_vm_readv of ", bytes, " bytes failed: ", strerror(err),
                           " (the peer exited, or unmapped the buffer mid-operation)")),
-                      peer, write ? "writing the memory of" : "reading the memory of");
+                      peer, "reading the memory of");
     }
     done += static_cast<size_t>(n);
   }

@@ -76,7 +76,7 @@ class OpContext {
   DirectChannel* direct() const { return direct_; }
   // Whether Send/Recv/RecvReduce go through the direct channel.
   bool direct_data() const { return direct_data_; }
-  // Whether ReadPeer/WritePeer work (every rank may read every other's memory).
+  // Whether ReadPeer works (every rank may read every other's memory).
   bool cma() const { return direct_ != nullptr && direct_->cma(); }
   // A small message over the direct channel. REQUIRES: direct() != null.
   absl::Status ControlSend(int peer, uint32_t tag, const void* data, size_t bytes);
@@ -85,14 +85,11 @@ class OpContext {
   // `local` (process_vm_readv); kAborted naming the peer when it fails, the
   // communicator's error when it broke meanwhile. REQUIRES: cma().
   absl::Status ReadPeer(int peer, uint64_t remote, void* local, size_t bytes);
-  // The reverse copy (process_vm_writev), with the same errors.
-  absl::Status WritePeer(int peer, uint64_t remote, const void* local, size_t bytes);
   // The communicator's error once it is broken, else OK.
   absl::Status Interrupted() const;
 
  private:
   absl::Status Annotate(absl::Status s, int peer, absl::string_view what) const;
-  absl::Status CopyPeer(int peer, uint64_t remote, void* local, size_t bytes, bool write);
 
   DirectKey KeyFor(uint32_t tag) const;
 

@@ -203,9 +203,8 @@ class TcpTransport {
   std::atomic<int64_t> stale_frames_{0};
   bool has_shm_ = false;  // set before the progress thread starts
   std::unique_ptr<DirectChannel> direct_;  // set before the progress thread starts
-  // Peers probing whether they may process_vm_readv/writev this process read
-  // this word and write the same value back (so it is not const).
-  uint64_t cma_probe_ = ShmRing::kProbeValue;
+  // Peers probing whether they may process_vm_readv this process read this.
+  const uint64_t cma_probe_ = ShmRing::kProbeValue;
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Inbox>> inboxes_ ABSL_GUARDED_BY(mu_);
