@@ -39,14 +39,15 @@ absl::Status AllReduceRecursiveDoubling(OpContext& ctx, void* data, int64_t coun
 
 // `output` = the reduction of every rank's `input` (count elements each;
 // input == output in place, else no overlap), by cross-memory attach: the
-// ranks exchange buffer addresses over the direct channel; each rank reduces
-// its own chunk by reading every peer's input chunk straight from the peer's
-// memory (process_vm_readv) in cache-sized pieces into its output, then,
-// after a notice that all chunks are reduced, copies every peer's reduced
-// chunk from the peer's output; a last notice lets the peers release their
-// buffers. Each byte is copied once per phase, never staged through a ring,
-// and out of place the input is never copied whole. REQUIRES: ctx.cma().
-// (allreduce_cma.cc)
+// ranks exchange buffer addresses over the direct channel; rank g reduces
+// chunk g by reading every peer's input piece straight from the peer's
+// memory (process_vm_readv) in cache-sized pieces, announcing each group of
+// pieces as it finishes, and the peers copy every announced group from its
+// output while it is still in the shared cache; a last notice lets the
+// peers release their buffers. A process only reads other processes'
+// memory, never writes it, so one that gives up on the operation (error,
+// timeout, Abort) may reuse its buffers at once. Out of place the input is
+// never copied whole. REQUIRES: ctx.cma(). (allreduce_cma.cc)
 absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64_t count,
                           runtime::DType dtype, kernels::ReduceKind kind);
 

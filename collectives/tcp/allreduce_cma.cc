@@ -12,17 +12,19 @@ namespace {
 
 // Steps of the operation (message tags on the direct channel).
 constexpr uint32_t kTagAnnounce = 1;
-constexpr uint32_t kTagReduced = 2;
-constexpr uint32_t kTagDone = 3;
+constexpr uint32_t kTagDone = 2;
+constexpr uint32_t kTagReady = 3;  // + the group's index
+// A chunk's pieces form at most this many groups, each announced by one
+// direct-channel record, so one operation's records to a peer stay far
+// below the ring's capacity whatever the size.
+constexpr int64_t kMaxNotices = 64;
 // The reduce phase reads a peer's piece into a scratch of this size and
 // reduces it into this rank's piece: both stay in a core's L2.
 constexpr size_t kPieceBytes = 256 * 1024;
-// The gather phase copies in pieces of this size, checking for faults between.
-constexpr size_t kGatherPieceBytes = 4u << 20;
 
 struct Announce {
   uint64_t input;   // peers read their chunks of it in step 2
-  uint64_t output;  // peers read this rank's reduced chunk from it in step 4
+  uint64_t output;  // peers copy this rank's reduced chunk from it in step 2
   int64_t count;
 };
 
@@ -69,46 +71,68 @@ absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64
     }
   }
 
-  // 2. Reduce this rank's chunk, piece by piece, every peer in a fixed order
-  // (so runs are bit-identical; each chunk is reduced at one rank only, so
-  // ranks agree).
+  // 2. Chunk g is reduced at rank g only, piece by piece, every peer in a
+  // fixed order (so ranks agree and runs are bit-identical). Its pieces form
+  // at most kMaxNotices groups; after each group rank g tells every peer
+  // "group j ready" and the peers copy it from g's output while it is still
+  // in the shared cache. Rounds interleave: in round j this rank reduces
+  // its group j, announces it, then pulls every peer's group j. A process
+  // only ever reads another's memory: a peer that gave up on the operation
+  // may reuse its buffers at once, and a slow rank can never write into
+  // them. In place, this rank overwrites its copy of chunk p's group j only
+  // after rank p announced it, i.e. after p read it.
   const int64_t piece = std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / esize));
+  auto groups = [&](int g) {
+    const int64_t pieces = (begin(g + 1) - begin(g) + piece - 1) / piece;
+    const int64_t per_group = std::max<int64_t>(1, (pieces + kMaxNotices - 1) / kMaxNotices);
+    return std::pair<int64_t, int64_t>((pieces + per_group - 1) / per_group, per_group * piece);
+  };
+  // Elements [first, last) of chunk g's group j.
+  auto group_range = [&](int g, int64_t j) {
+    const int64_t group_elems = groups(g).second;
+    const int64_t first = begin(g) + j * group_elems;
+    return std::pair<int64_t, int64_t>(first, std::min(first + group_elems, begin(g + 1)));
+  };
+  int64_t rounds = 0;
+  for (int g = 0; g < n; ++g) rounds = std::max(rounds, groups(g).first);
   std::vector<uint8_t> scratch(static_cast<size_t>(std::min(piece, begin(me + 1) - begin(me))) *
                                esize);
-  for (int64_t at = begin(me); at < begin(me + 1); at += piece) {
-    const int64_t m = std::min(piece, begin(me + 1) - at);
-    const size_t off = static_cast<size_t>(at) * esize;
-    const size_t len = static_cast<size_t>(m) * esize;
+  for (int64_t j = 0; j < rounds; ++j) {
+    const uint32_t ready_tag = kTagReady + static_cast<uint32_t>(j);
+    if (j < groups(me).first) {
+      const auto [first, last] = group_range(me, j);
+      for (int64_t at = first; at < last; at += piece) {
+        const int64_t m = std::min(piece, last - at);
+        const size_t off = static_cast<size_t>(at) * esize;
+        const size_t len = static_cast<size_t>(m) * esize;
+        for (int q = 1; q < n; ++q) {
+          const int p = (me + q) % n;
+          BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].input + off, scratch.data(), len));
+          // The first peer's piece meets this rank's input piece straight
+          // from `input` (out of place: no copy of the whole input first).
+          BRAID_RETURN_IF_ERROR(q == 1 ? kernels::ReduceTo(bytes + off, in + off, scratch.data(),
+                                                           m, dtype, kind)
+                                       : kernels::ReduceInto(bytes + off, scratch.data(), m,
+                                                             dtype, kind));
+        }
+      }
+      for (int q = 1; q < n; ++q) {
+        BRAID_RETURN_IF_ERROR(ctx.ControlSend((me + q) % n, ready_tag, nullptr, 0));
+      }
+    }
     for (int q = 1; q < n; ++q) {
-      const int p = (me + q) % n;
-      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].input + off, scratch.data(), len));
-      // The first peer's piece meets this rank's input piece straight from
-      // `input` (out of place: no copy of the whole input into the output).
-      BRAID_RETURN_IF_ERROR(q == 1 ? kernels::ReduceTo(bytes + off, in + off, scratch.data(), m,
-                                                       dtype, kind)
-                                   : kernels::ReduceInto(bytes + off, scratch.data(), m, dtype,
-                                                         kind));
+      const int p = (me + n - q) % n;
+      if (j >= groups(p).first) continue;
+      BRAID_RETURN_IF_ERROR(ctx.ControlRecv(p, ready_tag, nullptr, 0));
+      const auto [first, last] = group_range(p, j);
+      const size_t off = static_cast<size_t>(first) * esize;
+      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].output + off, bytes + off,
+                                         static_cast<size_t>(last - first) * esize));
     }
     BRAID_RETURN_IF_ERROR(ctx.Interrupted());
   }
 
-  // 3. Everyone's chunk is reduced; peers may now overwrite the chunks we
-  // read in step 2 (their step 4).
-  BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagReduced, nullptr, nullptr, 0));
-
-  // 4. Gather the reduced chunks.
-  for (int q = 1; q < n; ++q) {
-    const int p = (me + q) % n;
-    const size_t lo = static_cast<size_t>(begin(p)) * esize;
-    const size_t hi = static_cast<size_t>(begin(p + 1)) * esize;
-    for (size_t at = lo; at < hi; at += kGatherPieceBytes) {
-      const size_t len = std::min(kGatherPieceBytes, hi - at);
-      BRAID_RETURN_IF_ERROR(ctx.ReadPeer(p, all[p].output + at, bytes + at, len));
-    }
-    BRAID_RETURN_IF_ERROR(ctx.Interrupted());
-  }
-
-  // 5. Nobody reads our buffer any more once everyone says so.
+  // 3. Nobody reads our buffers any more once everyone says so.
   return Exchange(ctx, kTagDone, nullptr, nullptr, 0);
 }
 
