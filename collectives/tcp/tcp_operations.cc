@@ -71,15 +71,16 @@ absl::Status ReduceVia(const Tensor& input, const Tensor& output, int64_t out_of
   return absl::OkStatus();
 }
 
-// The input bytes of an operation that overwrites its output while it still
-// reads its input: the input itself, or a copy in `copy` when they overlap
-// (in place).
+// Whether input and output share no byte.
 bool Disjoint(const Tensor& input, const Tensor& output) {
   const auto* in = static_cast<const uint8_t*>(input.raw_data());
   const auto* out = static_cast<const uint8_t*>(output.raw_data());
   return input.nbytes() == 0 || in + input.nbytes() <= out || out + output.nbytes() <= in;
 }
 
+// The input bytes of an operation that overwrites its output while it still
+// reads its input: the input itself, or a copy in `copy` when they overlap
+// (in place).
 const void* SourceFor(const Tensor& input, const Tensor& output, std::vector<uint8_t>* copy) {
   const auto* in = static_cast<const uint8_t*>(input.raw_data());
   if (Disjoint(input, output)) return in;
