@@ -8,6 +8,9 @@
 //   tcp   braid's native backend: N ranks by fork+exec of this binary
 //   mpi   braid's mpi backend, under mpirun
 //   ompi  peer: Open MPI's MPI_Allreduce & co, under mpirun
+//   ompi-nb  peer (--peers mpi-nb): Open MPI's MPI_Iallreduce & co, each
+//         followed by MPI_Wait: the same post-then-wait contract as braid's
+//         Work handles
 //   gloo  peer: Gloo's ring all-reduce over TCP loopback, fork+exec
 //   nccl  braid's nccl backend: reported as skipped without a GPU
 // It prints, per op and rank count, the median time / algbw / busbw of each
@@ -134,8 +137,12 @@ int RunWorker(const Flags& f) {
   absl::Status s;
   if (f.worker == "tcp") {
     s = RunTcpWorker(args);
-  } else if (f.worker == "mpi" || f.worker == "ompi") {
-    s = RunMpiWorker(args, f.worker == "mpi");
+  } else if (f.worker == "mpi") {
+    s = RunMpiWorker(args, MpiWorker::kBraid);
+  } else if (f.worker == "ompi") {
+    s = RunMpiWorker(args, MpiWorker::kOmpi);
+  } else if (f.worker == "ompi-nb") {
+    s = RunMpiWorker(args, MpiWorker::kOmpiNonBlocking);
   } else if (f.worker == "gloo") {
     s = RunGlooWorker(args);
   } else if (f.worker == "nccl") {
@@ -178,6 +185,8 @@ std::vector<Impl> SelectImpls(const Flags& f) {
   for (absl::string_view p : absl::StrSplit(f.peers, ',', absl::SkipEmpty())) {
     if (p == "mpi" || p == "ompi") {
       impls.push_back({"ompi", false, true, HaveMpi() ? "" : "built without MPI"});
+    } else if (p == "mpi-nb" || p == "ompi-nb") {
+      impls.push_back({"ompi-nb", false, true, HaveMpi() ? "" : "built without MPI"});
     } else if (p == "gloo") {
       impls.push_back({"gloo", false, false, HaveGloo() ? "" : "built without Gloo"});
     } else {
@@ -416,7 +425,7 @@ int RunParent(const Flags& f) {
 
   if (f.latency_iters > 0) {
     std::printf("\n# 8-byte all-reduce latency (us): medians over rounds of each run's p50 / p99 "
-                "(%d single ops per run); ratio = median of per-round p50 ratios braid/ompi "
+                "(%d single ops per run); ratio = median of per-round p50 ratios braid/peer "
                 "(lower is better)\n", f.latency_iters);
     for (const auto& [n, by_impl] : cells) {
       std::string line = absl::StrFormat("ranks %d:", n);
@@ -434,11 +443,11 @@ int RunParent(const Flags& f) {
         line += absl::StrFormat("  %s p50 %s p99 %s", impl.name, Fmt(p50.empty() ? -1 : Median(p50), "%.1f"),
                                 Fmt(p99.empty() ? -1 : Median(p99), "%.1f"));
       }
-      if (true) {
-        for (const std::string& b : braids) {
+      for (const std::string& b : braids) {
+        for (const char* peer : {"ompi", "ompi-nb"}) {
           std::vector<double> ratios;
           const Cell& bc = CellOf(by_impl, b);
-          const Cell& pc = CellOf(by_impl, "ompi");
+          const Cell& pc = CellOf(by_impl, peer);
           for (size_t r = 0; r < bc.results.size() && r < pc.results.size(); ++r) {
             if (bc.ok[r] && pc.ok[r] && bc.results[r].latency_p50_us > 0 &&
                 pc.results[r].latency_p50_us > 0) {
@@ -446,9 +455,9 @@ int RunParent(const Flags& f) {
             }
           }
           if (!ratios.empty()) {
-            line += absl::StrFormat("  %s/ompi %.2fx", b, Median(ratios));
-            absl::StrAppendFormat(&csv, "latency_ratio,allreduce,%d,%s,ompi,8,,,,,,,%.4f\n", n, b,
-                                  Median(ratios));
+            line += absl::StrFormat("  %s/%s %.2fx", b, peer, Median(ratios));
+            absl::StrAppendFormat(&csv, "latency_ratio,allreduce,%d,%s,%s,8,,,,,,,%.4f\n", n, b,
+                                  peer, Median(ratios));
           }
         }
       }
@@ -519,14 +528,16 @@ int main(int argc, char** argv) {
   app.add_option("--lat-iters", f.latency_iters, "8-byte all-reduce latency samples (0: none)")
       ->check(CLI::Range(0, 1 << 24));
   app.add_option("--backend", f.backends, "braid backends: tcp,mpi,nccl");
-  app.add_option("--peers", f.peers, "peers: mpi (Open MPI),gloo; empty for none");
+  app.add_option("--peers", f.peers,
+                 "peers: mpi (Open MPI, blocking), mpi-nb (Open MPI, non-blocking + MPI_Wait), "
+                 "gloo; empty for none");
   app.add_option("--repeats", f.repeats, "interleaved rounds")->check(CLI::Range(1, 1000));
   app.add_option("--csv", f.csv, "write every number to this CSV file");
   app.add_option("--run-timeout", f.run_timeout_s, "seconds one run of one implementation may take");
   app.add_option("--mpirun-args", f.mpirun_args, "extra mpirun arguments");
   app.add_option("--tcp-option", f.tcp_options,
                  "key=value for the tcp backend (collectives/tcp/tcp_options.h); repeatable");
-  app.add_option("--worker", f.worker, "(internal) run as a rank: tcp, mpi, ompi, gloo");
+  app.add_option("--worker", f.worker, "(internal) run as a rank: tcp, mpi, ompi, ompi-nb, gloo");
   app.add_option("--rank", f.rank, "(internal)");
   app.add_option("--world-size", f.world_size, "(internal)");
   app.add_option("--store", f.store, "(internal)");

@@ -24,11 +24,13 @@ absl::Status MpiError(int rc, absl::string_view call) {
   return absl::InternalError(absl::StrCat(call, " failed: ", absl::string_view(text, len)));
 }
 
-// Open MPI's blocking collectives on MPI_COMM_WORLD, out of place (as
-// nccl-tests), broadcast from rank 0 in place.
+// Open MPI's collectives on MPI_COMM_WORLD, out of place (as nccl-tests),
+// broadcast from rank 0 in place: the blocking calls ("ompi"), or the
+// non-blocking ones followed by MPI_Wait ("ompi-nb"), the same contract as
+// braid's Work handles.
 class OmpiGroup final : public BenchGroup {
  public:
-  OmpiGroup() {
+  explicit OmpiGroup(bool nonblocking) : nonblocking_(nonblocking) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
@@ -45,6 +47,7 @@ class OmpiGroup final : public BenchGroup {
     return absl::OkStatus();
   }
   absl::Status RunOnce() override {
+    if (nonblocking_) return RunNonBlocking();
     int rc = MPI_SUCCESS;
     switch (op_) {
       case BenchOp::kAllReduce:
@@ -70,12 +73,43 @@ class OmpiGroup final : public BenchGroup {
     if (rc != MPI_SUCCESS) return MpiError(rc, ToString(op_));
     return absl::OkStatus();
   }
+  absl::Status RunNonBlocking() {
+    MPI_Request request = MPI_REQUEST_NULL;
+    int rc = MPI_SUCCESS;
+    switch (op_) {
+      case BenchOp::kAllReduce:
+        rc = MPI_Iallreduce(in_, out_, static_cast<int>(counts_.output), MPI_FLOAT, MPI_SUM,
+                            MPI_COMM_WORLD, &request);
+        break;
+      case BenchOp::kReduceScatter:
+        rc = MPI_Ireduce_scatter_block(in_, out_, static_cast<int>(counts_.output), MPI_FLOAT,
+                                       MPI_SUM, MPI_COMM_WORLD, &request);
+        break;
+      case BenchOp::kAllGather:
+        rc = MPI_Iallgather(in_, static_cast<int>(counts_.input), MPI_FLOAT, out_,
+                            static_cast<int>(counts_.input), MPI_FLOAT, MPI_COMM_WORLD, &request);
+        break;
+      case BenchOp::kBroadcast:
+        rc = MPI_Ibcast(out_, static_cast<int>(counts_.output), MPI_FLOAT, 0, MPI_COMM_WORLD,
+                        &request);
+        break;
+      case BenchOp::kAllToAll:
+        rc = MPI_Ialltoall(in_, static_cast<int>(counts_.input / size_), MPI_FLOAT, out_,
+                           static_cast<int>(counts_.output / size_), MPI_FLOAT, MPI_COMM_WORLD,
+                           &request);
+        break;
+    }
+    if (rc == MPI_SUCCESS) rc = MPI_Wait(&request, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return MpiError(rc, ToString(op_));
+    return absl::OkStatus();
+  }
   absl::Status Barrier() override {
     const int rc = MPI_Barrier(MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier");
   }
 
  private:
+  const bool nonblocking_;
   int rank_ = 0;
   int size_ = 1;
   BenchOp op_ = BenchOp::kAllReduce;
@@ -84,13 +118,13 @@ class OmpiGroup final : public BenchGroup {
   BufferCounts counts_;
 };
 
-absl::Status RunOmpi(const WorkerArgs& args) {
+absl::Status RunOmpi(const WorkerArgs& args, bool nonblocking) {
   int provided = 0;
   if (int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SINGLE, &provided); rc != MPI_SUCCESS) {
     return MpiError(rc, "MPI_Init_thread");
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  OmpiGroup group;
+  OmpiGroup group(nonblocking);
   absl::Status s = RunSweep(group, args.sweep, args.result_path);
   if (!s.ok()) {
     // The other ranks may sit in a collective this rank will never join.
@@ -135,8 +169,13 @@ absl::Status RunBraidMpi(const WorkerArgs& args) {
 
 }  // namespace
 
-absl::Status RunMpiWorker(const WorkerArgs& args, bool braid_backend) {
-  return braid_backend ? RunBraidMpi(args) : RunOmpi(args);
+absl::Status RunMpiWorker(const WorkerArgs& args, MpiWorker which) {
+  switch (which) {
+    case MpiWorker::kBraid: return RunBraidMpi(args);
+    case MpiWorker::kOmpi: return RunOmpi(args, /*nonblocking=*/false);
+    case MpiWorker::kOmpiNonBlocking: return RunOmpi(args, /*nonblocking=*/true);
+  }
+  return absl::InternalError("unknown mpi worker");
 }
 
 bool HaveMpi() { return true; }

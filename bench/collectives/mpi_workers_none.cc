@@ -4,7 +4,7 @@
 
 namespace braid::bench {
 
-absl::Status RunMpiWorker(const WorkerArgs& args, bool braid_backend) {
+absl::Status RunMpiWorker(const WorkerArgs& args, MpiWorker which) {
   return absl::UnimplementedError(
       "collectives_bench was built without MPI; install libopenmpi-dev openmpi-bin and "
       "reconfigure");

@@ -36,9 +36,11 @@ struct WorkerArgs {
 // braid's "tcp" backend over the parent's store.
 absl::Status RunTcpWorker(const WorkerArgs& args);
 
-// Under mpirun: Open MPI's own MPI_Allreduce & co ("ompi" peer) or, with
-// `braid_backend`, braid's "mpi" backend (MpiSession + the factory).
-absl::Status RunMpiWorker(const WorkerArgs& args, bool braid_backend);
+// Under mpirun: braid's "mpi" backend (MpiSession + the factory), Open MPI's
+// own blocking MPI_Allreduce & co ("ompi" peer), or its non-blocking
+// MPI_Iallreduce & co each followed by MPI_Wait ("ompi-nb" peer).
+enum class MpiWorker { kBraid, kOmpi, kOmpiNonBlocking };
+absl::Status RunMpiWorker(const WorkerArgs& args, MpiWorker which);
 // Whether this binary was built with MPI, and the mpiexec found at
 // configure time ("" without MPI).
 bool HaveMpi();
