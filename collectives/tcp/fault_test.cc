@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -188,6 +189,10 @@ TEST(TcpAbortTest, AbortFromAnotherThread) {
       // The peer never posts these: they can only end by the abort.
       auto all = comm.AllReduce(t, t, ReduceOp::kSum);
       auto recv = comm.Recv(t, 1, 9);
+      // Abort only once rank 1's Recv is posted: a Recv posted after the
+      // abort would be refused as kFailedPrecondition instead.
+      const std::string prefix = std::getenv("BRAID_TCP_TEST_PREFIX");
+      ASSERT_TRUE((*client)->Wait({prefix + "posted"}, absl::Now() + kWait).ok());
       absl::Time aborted_at;
       std::thread aborter([&] {
         aborted_at = absl::Now();
@@ -207,6 +212,8 @@ TEST(TcpAbortTest, AbortFromAnotherThread) {
     } else {
       // Told by rank 0's abort frame long before the 30 s op timeout.
       auto recv = comm.Recv(t, 0, 5);
+      const std::string prefix = std::getenv("BRAID_TCP_TEST_PREFIX");
+      ASSERT_TRUE((*client)->Set(prefix + "posted", "1", absl::Now() + kWait).ok());
       const absl::Time start = absl::Now();
       absl::Status s = recv->Wait(absl::Now() + kWait);
       EXPECT_TRUE(absl::IsAborted(s)) << s;

@@ -41,6 +41,8 @@ bool Inbox::Break(const absl::Status& status) {
 }
 
 absl::Status Inbox::error() const {
+  // broken_ is set after error_, under mu_: without it there is no error.
+  if (!broken()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   return error_;
 }

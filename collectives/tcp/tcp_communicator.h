@@ -194,6 +194,8 @@ class TcpCommunicator final : public Communicator {
   // kFailedPrecondition (with the failed ranks) when broken, else OK.
   absl::Status CheckUsable(absl::string_view what) const;
   void ExecutorLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the executor may take the queue's head now.
+  bool ExecutorHasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Breaks the inbox; the first break also tells the other members.
   void BreakAndNotify(const absl::Status& status);
   // Runs an all-reduce-like body in f32 for f16/bf16 tensors.
@@ -211,6 +213,7 @@ class TcpCommunicator final : public Communicator {
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar executor_cv_;  // signalled when ExecutorHasWorkLocked() or stopping_ turns true
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t split_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::pair<int, int>, uint64_t> send_numbers_ ABSL_GUARDED_BY(mu_);
