@@ -47,7 +47,7 @@ absl::Status AllReduceRecursiveDoubling(OpContext& ctx, void* data, int64_t coun
 // peers release their buffers. A process only reads other processes'
 // memory, never writes it, so one that gives up on the operation (error,
 // timeout, Abort) may reuse its buffers at once. Out of place the input is
-// never copied whole. REQUIRES: ctx.cma(). (allreduce_cma.cc)
+// never copied whole. REQUIRES: ctx.cma(). (cma.cc)
 absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64_t count,
                           runtime::DType dtype, kernels::ReduceKind kind);
 
@@ -64,6 +64,18 @@ absl::Status AllGatherRing(OpContext& ctx, const void* input, void* output, size
 
 // Binomial tree from `root`, pipelined in segments. (broadcast_tree.cc)
 absl::Status BroadcastTree(OpContext& ctx, void* data, size_t bytes, int root);
+
+// AllGatherRing's contract by cross-memory attach: the ranks exchange input
+// addresses over the direct channel and each copies every peer's input
+// straight into its output; a last notice lets the peers release their
+// inputs. REQUIRES: ctx.cma(). (cma.cc)
+absl::Status AllGatherCma(OpContext& ctx, const void* input, void* output, size_t chunk_bytes);
+
+// BroadcastTree's contract by cross-memory attach: the root sends its
+// buffer's address, every other rank copies the buffer straight from the
+// root's memory and tells the root, which returns once all have. REQUIRES:
+// ctx.cma(). (cma.cc)
+absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root);
 
 // Binomial tree to `root`; `output` is written on root only. (reduce_tree.cc)
 absl::Status ReduceTree(OpContext& ctx, const void* input, void* output, int64_t count,

@@ -265,6 +265,51 @@ TEST_P(TcpCmaTest, LargeAllReduceWithAndWithoutCma) {
   EXPECT_TRUE(r.AllSucceeded()) << r.Summary();
 }
 
+// Large all-gathers (in place and not) and broadcasts from every root copy by
+// cross-memory attach with cma=1 and over the rings with cma=0; both give
+// every rank the same, exact bytes.
+TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
+  StoreFixture store = StartStore();
+  auto r = braid::testing::RunRanks(GetParam(), [&](int rank, int n) {
+    auto client = ConnectStore();
+    ASSERT_TRUE(client.ok()) << client.status();
+    for (const char* cma : {"1", "0"}) {
+      CommSpec spec;
+      spec.backend_options["cma"] = cma;
+      spec.backend_options["cma_min_bytes"] = "65536";
+      spec.backend_options["generation"] = cma;
+      auto comm = MakeComm(client->get(), rank, n, spec);
+      ASSERT_TRUE(comm.ok()) << comm.status();
+      const std::string what = absl::StrCat("cma=", cma);
+      // An odd element count per rank, above cma_min_bytes in total.
+      const int64_t chunk = 40001;
+      auto value = [](int r, int64_t i) { return static_cast<float>(r * 100003 + i); };
+      Tensor in = *Tensor::Empty({chunk}, DType::kF32);
+      for (int64_t i = 0; i < chunk; ++i) in.data<float>()[i] = value(rank, i);
+      Tensor out = *Tensor::Full({chunk * n}, DType::kF32, -1.0);
+      ASSERT_TRUE((*comm)->AllGather(in, out)->Wait(absl::Now() + kWait).ok()) << what;
+      // In place: this rank's input is its chunk of the output.
+      Tensor inplace = *Tensor::Full({chunk * n}, DType::kF32, -1.0);
+      Tensor mine = *inplace.Slice(0, rank * chunk, (rank + 1) * chunk);
+      ASSERT_TRUE(mine.CopyFrom(in).ok());
+      ASSERT_TRUE((*comm)->AllGather(mine, inplace)->Wait(absl::Now() + kWait).ok()) << what;
+      for (int p = 0; p < n; ++p) {
+        for (int64_t i = 0; i < chunk; i += 997) {
+          ASSERT_EQ(out.data<float>()[p * chunk + i], value(p, i)) << what << " rank " << p;
+          ASSERT_EQ(inplace.data<float>()[p * chunk + i], value(p, i)) << what << " in place";
+        }
+      }
+      for (int root = 0; root < n; ++root) {
+        Tensor b = *Tensor::Full({300001}, DType::kF32, rank == root ? root + 0.5 : -1.0);
+        ASSERT_TRUE((*comm)->Broadcast(b, root)->Wait(absl::Now() + kWait).ok()) << what;
+        EXPECT_EQ(b.data<float>()[0], root + 0.5f) << what;
+        EXPECT_EQ(b.data<float>()[300000], root + 0.5f) << what;
+      }
+    }
+  }, store.run);
+  EXPECT_TRUE(r.AllSucceeded()) << r.Summary();
+}
+
 INSTANTIATE_TEST_SUITE_P(Worlds, TcpCmaTest, ::testing::Values(2, 3, 4));
 
 // A peer killed during CMA all-reduces: survivors fail with kAborted naming

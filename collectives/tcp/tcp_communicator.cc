@@ -206,6 +206,10 @@ void TcpCommunicator::TryRunInline(SettableWork* work, absl::Time deadline) {
   op.work->Complete(status);
 }
 
+bool TcpCommunicator::UseCma(const OpContext& ctx, int64_t bytes) const {
+  return ctx.cma() && !ctx.direct_data() && options_.cma && bytes >= options_.cma_min_bytes;
+}
+
 bool TcpCommunicator::FitsDirect(size_t largest_bytes) const {
   if (size() == 1) return true;  // nothing to send: always run inline
   return direct_ != nullptr &&

@@ -182,6 +182,10 @@ class TcpCommunicator final : public Communicator {
   // `largest_bytes` goes over the direct channel. The same on every rank for
   // the same operation, as it must be: both ends of a message use one path.
   bool FitsDirect(size_t largest_bytes) const;
+  // Whether an operation moving `bytes` per buffer copies its data by
+  // cross-memory attach (cma.cc): every rank on this host, CMA agreed at
+  // bootstrap and on, and at least cma_min_bytes.
+  bool UseCma(const OpContext& ctx, int64_t bytes) const;
   // Progress thread tick: hands an unclaimed inline candidate to the executor.
   void OnTick(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // The fast path: when `work` heads the queue and nothing runs, pops it and

@@ -109,8 +109,7 @@ std::shared_ptr<Work> TcpCommunicator::AllReduce(const Tensor& input, const Tens
     return ReduceVia(input, output, 0, count, avg, ctx.size(),
                      [&](float* f32, DType dt) -> absl::Status {
       const int64_t bytes = count * static_cast<int64_t>(runtime::SizeOf(dt));
-      const bool cma =
-          ctx.cma() && !ctx.direct_data() && options_.cma && bytes >= options_.cma_min_bytes;
+      const bool cma = UseCma(ctx, bytes);
       void* data = f32;
       if (data == nullptr) {
         data = output.raw_data();
@@ -185,7 +184,10 @@ std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tens
                                                 input.numel() * size()));
   }
   if (!s.ok()) return SettableWork::Done(s);
-  return Post("AllGather", [input, output](OpContext& ctx) {
+  return Post("AllGather", [this, input, output](OpContext& ctx) {
+    if (UseCma(ctx, static_cast<int64_t>(output.nbytes()))) {
+      return AllGatherCma(ctx, input.raw_data(), output.raw_data(), input.nbytes());
+    }
     return AllGatherRing(ctx, input.raw_data(), output.raw_data(), input.nbytes());
   }, FitsDirect(output.nbytes()));
 }
@@ -197,7 +199,10 @@ std::shared_ptr<Work> TcpCommunicator::Broadcast(const Tensor& tensor, int root)
                                                 size(), ")"));
   }
   if (!s.ok()) return SettableWork::Done(s);
-  return Post("Broadcast", [tensor, root](OpContext& ctx) {
+  return Post("Broadcast", [this, tensor, root](OpContext& ctx) {
+    if (UseCma(ctx, static_cast<int64_t>(tensor.nbytes()))) {
+      return BroadcastCma(ctx, tensor.raw_data(), tensor.nbytes(), root);
+    }
     return BroadcastTree(ctx, tensor.raw_data(), tensor.nbytes(), root);
   }, FitsDirect(tensor.nbytes()));
 }

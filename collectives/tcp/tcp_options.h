@@ -41,10 +41,11 @@
 //                             the communicator is idle is run by the thread
 //                             that Waits for it (tcp_communicator.h, fast
 //                             path); "0": the executor thread runs it.
-//   "cma"                     "1" (default): all-reduces of at least
-//                             cma_min_bytes read peers' buffers directly
-//                             (process_vm_readv) when every rank can; "0"
-//                             keeps them on the shared-memory ring.
+//   "cma"                     "1" (default): all-reduces, all-gathers and
+//                             broadcasts of at least cma_min_bytes copy from
+//                             peers' buffers directly (process_vm_readv)
+//                             when every rank can; "0" keeps them on the
+//                             shared-memory ring.
 //   "cma_min_bytes"           default 65536 (measured: CMA wins from there,
 //                             docs/benchmarks.md).
 //   "generation"              extra component of the store keys, so a

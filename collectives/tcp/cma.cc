@@ -1,3 +1,8 @@
+// Cross-memory-attach (process_vm_readv) collectives for worlds whose ranks
+// all share one host: control messages over the direct channel, data copied
+// straight from the peer's buffer. A process only ever reads other
+// processes' memory, never writes it, so a rank that gives up on an
+// operation (an error, its timeout, Abort) may reuse its buffers at once.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +31,27 @@ struct Announce {
   uint64_t input;   // peers read their chunks of it in step 2
   uint64_t output;  // peers copy this rank's reduced chunk from it in step 2
   int64_t count;
+};
+
+// Tags of the all-gather and broadcast steps.
+constexpr uint32_t kTagAddress = 1;
+constexpr uint32_t kTagCopied = 2;
+// Copies of at most this size, checking for faults between them.
+constexpr size_t kCopyPieceBytes = 4u << 20;
+
+// Copies `bytes` from `remote` in group rank `peer` to `local` in pieces.
+absl::Status CopyFromPeer(OpContext& ctx, int peer, uint64_t remote, uint8_t* local, size_t bytes) {
+  for (size_t at = 0; at < bytes; at += kCopyPieceBytes) {
+    BRAID_RETURN_IF_ERROR(ctx.ReadPeer(peer, remote + at, local + at,
+                                       std::min(kCopyPieceBytes, bytes - at)));
+    BRAID_RETURN_IF_ERROR(ctx.Interrupted());
+  }
+  return absl::OkStatus();
+}
+
+struct Buffer {
+  uint64_t address;
+  uint64_t bytes;
 };
 
 // Every rank sends `data` to every other, then receives theirs.
@@ -134,6 +160,62 @@ absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64
 
   // 3. Nobody reads our buffers any more once everyone says so.
   return Exchange(ctx, kTagDone, nullptr, nullptr, 0);
+}
+
+absl::Status AllGatherCma(OpContext& ctx, const void* input, void* output, size_t chunk_bytes) {
+  const int n = ctx.size();
+  const int me = ctx.rank();
+  auto* out = static_cast<uint8_t*>(output);
+  if (chunk_bytes == 0) return absl::OkStatus();
+  // 1. Input addresses.
+  const Buffer mine = {reinterpret_cast<uint64_t>(input), chunk_bytes};
+  std::vector<Buffer> all(static_cast<size_t>(n));
+  BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagAddress, &mine, all.data(), sizeof(Buffer)));
+  for (int p = 0; p < n; ++p) {
+    if (p != me && all[p].bytes != chunk_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("rank ", p, " all-gathers ", all[p].bytes,
+                                                     " bytes per rank but this rank ",
+                                                     chunk_bytes));
+    }
+  }
+  // 2. Every peer's input straight into its chunk of our output (ours by
+  // memcpy unless in place). In place, peers read our chunk `me`, which we
+  // never write.
+  uint8_t* own = out + static_cast<size_t>(me) * chunk_bytes;
+  if (own != input) std::memcpy(own, input, chunk_bytes);
+  for (int q = 1; q < n; ++q) {
+    const int p = (me + q) % n;
+    BRAID_RETURN_IF_ERROR(
+        CopyFromPeer(ctx, p, all[p].address, out + static_cast<size_t>(p) * chunk_bytes,
+                     chunk_bytes));
+  }
+  // 3. Nobody reads our input any more once everyone says so.
+  return Exchange(ctx, kTagCopied, nullptr, nullptr, 0);
+}
+
+absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root) {
+  const int n = ctx.size();
+  const int me = ctx.rank();
+  if (bytes == 0 || n == 1) return absl::OkStatus();
+  if (me == root) {
+    // The root's buffer is read by everyone; it returns once all have it.
+    const Buffer mine = {reinterpret_cast<uint64_t>(data), bytes};
+    for (int q = 1; q < n; ++q) {
+      BRAID_RETURN_IF_ERROR(ctx.ControlSend((me + q) % n, kTagAddress, &mine, sizeof(mine)));
+    }
+    for (int q = 1; q < n; ++q) {
+      BRAID_RETURN_IF_ERROR(ctx.ControlRecv((me + q) % n, kTagCopied, nullptr, 0));
+    }
+    return absl::OkStatus();
+  }
+  Buffer from;
+  BRAID_RETURN_IF_ERROR(ctx.ControlRecv(root, kTagAddress, &from, sizeof(from)));
+  if (from.bytes != bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the root broadcasts ", from.bytes,
+                                                   " bytes but this rank expects ", bytes));
+  }
+  BRAID_RETURN_IF_ERROR(CopyFromPeer(ctx, root, from.address, static_cast<uint8_t*>(data), bytes));
+  return ctx.ControlSend(root, kTagCopied, nullptr, 0);
 }
 
 }  // namespace braid::collectives::tcp
