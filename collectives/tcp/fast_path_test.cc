@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -228,6 +229,18 @@ TEST(TcpFastPathFaultTest, AbortInterruptsAnInlineOperation) {
 
 class TcpCmaTest : public ::testing::TestWithParam<int> {};
 
+// A communicator with cross-memory attach on ("1") or off ("0") from 64 KB.
+std::unique_ptr<TcpCommunicator> MakeCmaComm(runtime::Store* store, int rank, int n,
+                                             const char* cma) {
+  CommSpec spec;
+  spec.backend_options["cma"] = cma;
+  spec.backend_options["cma_min_bytes"] = "65536";
+  spec.backend_options["generation"] = cma;
+  auto comm = MakeComm(store, rank, n, spec);
+  EXPECT_TRUE(comm.ok()) << comm.status();
+  return comm.ok() ? std::move(*comm) : nullptr;
+}
+
 // Large all-reduces by cross-memory attach match the reference, in place
 // and not, for several dtypes; with cma=0 the ring gives the same.
 TEST_P(TcpCmaTest, LargeAllReduceWithAndWithoutCma) {
@@ -236,29 +249,25 @@ TEST_P(TcpCmaTest, LargeAllReduceWithAndWithoutCma) {
     auto client = ConnectStore();
     ASSERT_TRUE(client.ok()) << client.status();
     for (const char* cma : {"1", "0"}) {
-      CommSpec spec;
-      spec.backend_options["cma"] = cma;
-      spec.backend_options["cma_min_bytes"] = "65536";
-      spec.backend_options["generation"] = cma;
-      auto comm = MakeComm(client->get(), rank, n, spec);
-      ASSERT_TRUE(comm.ok()) << comm.status();
-      ASSERT_NE((*comm)->transport().direct(), nullptr);
+      std::unique_ptr<TcpCommunicator> comm = MakeCmaComm(client->get(), rank, n, cma);
+      ASSERT_NE(comm, nullptr);
+      ASSERT_NE(comm->transport().direct(), nullptr);
       // This machine allows process_vm_readv among a user's processes; where
       // it does not, the bootstrap turns CMA off and says why (VLOG).
       if (std::string(cma) == "0") {
-        EXPECT_FALSE((*comm)->transport().direct()->cma());
+        EXPECT_FALSE(comm->transport().direct()->cma());
       } else {
-        EXPECT_TRUE((*comm)->transport().direct()->cma());
+        EXPECT_TRUE(comm->transport().direct()->cma());
       }
       const std::string what = absl::StrCat("cma=", cma);
       for (DType dtype : {DType::kF32, DType::kI64, DType::kF16}) {
         for (int64_t count : {int64_t{70001}, int64_t{1} << 20}) {
-          CheckAllReduce(**comm, count, dtype, count % 2 == 1, what);
+          CheckAllReduce(*comm, count, dtype, count % 2 == 1, what);
         }
       }
       // avg divides after the reduction.
       Tensor t = *Tensor::Full({300000}, DType::kF32, rank + 1);
-      ASSERT_TRUE((*comm)->AllReduce(t, t, ReduceOp::kAvg)->Wait(absl::Now() + kWait).ok());
+      ASSERT_TRUE(comm->AllReduce(t, t, ReduceOp::kAvg)->Wait(absl::Now() + kWait).ok());
       EXPECT_FLOAT_EQ(t.data<float>()[299999], (n + 1) / 2.0f);
     }
   }, store.run);
@@ -274,12 +283,8 @@ TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
     auto client = ConnectStore();
     ASSERT_TRUE(client.ok()) << client.status();
     for (const char* cma : {"1", "0"}) {
-      CommSpec spec;
-      spec.backend_options["cma"] = cma;
-      spec.backend_options["cma_min_bytes"] = "65536";
-      spec.backend_options["generation"] = cma;
-      auto comm = MakeComm(client->get(), rank, n, spec);
-      ASSERT_TRUE(comm.ok()) << comm.status();
+      std::unique_ptr<TcpCommunicator> comm = MakeCmaComm(client->get(), rank, n, cma);
+      ASSERT_NE(comm, nullptr);
       const std::string what = absl::StrCat("cma=", cma);
       // An odd element count per rank, above cma_min_bytes in total.
       const int64_t chunk = 40001;
@@ -287,12 +292,12 @@ TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
       Tensor in = *Tensor::Empty({chunk}, DType::kF32);
       for (int64_t i = 0; i < chunk; ++i) in.data<float>()[i] = value(rank, i);
       Tensor out = *Tensor::Full({chunk * n}, DType::kF32, -1.0);
-      ASSERT_TRUE((*comm)->AllGather(in, out)->Wait(absl::Now() + kWait).ok()) << what;
+      ASSERT_TRUE(comm->AllGather(in, out)->Wait(absl::Now() + kWait).ok()) << what;
       // In place: this rank's input is its chunk of the output.
       Tensor inplace = *Tensor::Full({chunk * n}, DType::kF32, -1.0);
       Tensor mine = *inplace.Slice(0, rank * chunk, (rank + 1) * chunk);
       ASSERT_TRUE(mine.CopyFrom(in).ok());
-      ASSERT_TRUE((*comm)->AllGather(mine, inplace)->Wait(absl::Now() + kWait).ok()) << what;
+      ASSERT_TRUE(comm->AllGather(mine, inplace)->Wait(absl::Now() + kWait).ok()) << what;
       for (int p = 0; p < n; ++p) {
         for (int64_t i = 0; i < chunk; i += 997) {
           ASSERT_EQ(out.data<float>()[p * chunk + i], value(p, i)) << what << " rank " << p;
@@ -301,7 +306,7 @@ TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
       }
       for (int root = 0; root < n; ++root) {
         Tensor b = *Tensor::Full({300001}, DType::kF32, rank == root ? root + 0.5 : -1.0);
-        ASSERT_TRUE((*comm)->Broadcast(b, root)->Wait(absl::Now() + kWait).ok()) << what;
+        ASSERT_TRUE(comm->Broadcast(b, root)->Wait(absl::Now() + kWait).ok()) << what;
         EXPECT_EQ(b.data<float>()[0], root + 0.5f) << what;
         EXPECT_EQ(b.data<float>()[300000], root + 0.5f) << what;
       }
