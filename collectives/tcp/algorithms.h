@@ -90,6 +90,16 @@ absl::Status AllToAllPairwise(OpContext& ctx, const void* input,
                               absl::Span<const size_t> recv_offsets,
                               absl::Span<const size_t> recv_bytes);
 
+// AllToAllPairwise's contract by cross-memory attach: every rank sends each
+// peer the address of that peer's block of its input over the direct
+// channel, copies every peer's block for it straight from the peer's input,
+// and a last notice lets the peers release their inputs. `input` must not
+// overlap `output`. REQUIRES: ctx.cma(). (cma.cc)
+absl::Status AllToAllCma(OpContext& ctx, const void* input, absl::Span<const size_t> send_offsets,
+                         absl::Span<const size_t> send_bytes, void* output,
+                         absl::Span<const size_t> recv_offsets,
+                         absl::Span<const size_t> recv_bytes);
+
 // Dissemination barrier: ceil(log2 n) rounds of empty messages.
 // (barrier_dissemination.cc)
 absl::Status BarrierDissemination(OpContext& ctx);

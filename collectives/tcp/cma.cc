@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "collectives/tcp/algorithms.h"
 #include "runtime/status_macros.h"
 
@@ -216,6 +217,41 @@ absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root) {
   }
   BRAID_RETURN_IF_ERROR(CopyFromPeer(ctx, root, from.address, static_cast<uint8_t*>(data), bytes));
   return ctx.ControlSend(root, kTagCopied, nullptr, 0);
+}
+
+absl::Status AllToAllCma(OpContext& ctx, const void* input, absl::Span<const size_t> send_offsets,
+                         absl::Span<const size_t> send_bytes, void* output,
+                         absl::Span<const size_t> recv_offsets,
+                         absl::Span<const size_t> recv_bytes) {
+  const int n = ctx.size();
+  const int me = ctx.rank();
+  const auto* in = static_cast<const uint8_t*>(input);
+  auto* out = static_cast<uint8_t*>(output);
+  // 1. Tell every peer where its block of our input is.
+  for (int q = 1; q < n; ++q) {
+    const int p = (me + q) % n;
+    const Buffer block = {reinterpret_cast<uint64_t>(in + send_offsets[p]), send_bytes[p]};
+    BRAID_RETURN_IF_ERROR(ctx.ControlSend(p, kTagAddress, &block, sizeof(block)));
+  }
+  if (send_bytes[me] != recv_bytes[me]) {
+    return absl::InvalidArgumentError(absl::StrCat("this rank sends itself ", send_bytes[me],
+                                                   " bytes but expects ", recv_bytes[me]));
+  }
+  if (send_bytes[me] > 0) std::memcpy(out + recv_offsets[me], in + send_offsets[me], send_bytes[me]);
+  // 2. Copy every peer's block for us straight from its input.
+  for (int q = 1; q < n; ++q) {
+    const int p = (me + n - q) % n;
+    Buffer block;
+    BRAID_RETURN_IF_ERROR(ctx.ControlRecv(p, kTagAddress, &block, sizeof(block)));
+    if (block.bytes != recv_bytes[p]) {
+      return absl::InvalidArgumentError(absl::StrCat("rank ", p, " sends this rank ",
+                                                     block.bytes, " bytes but it expects ",
+                                                     recv_bytes[p]));
+    }
+    BRAID_RETURN_IF_ERROR(CopyFromPeer(ctx, p, block.address, out + recv_offsets[p], block.bytes));
+  }
+  // 3. Nobody reads our input any more once everyone says so.
+  return Exchange(ctx, kTagCopied, nullptr, nullptr, 0);
 }
 
 }  // namespace braid::collectives::tcp

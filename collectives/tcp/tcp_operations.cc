@@ -2,6 +2,7 @@
 // a queued body that picks the algorithm (algorithms.h). f16/bf16 reductions
 // run in f32 scratch buffers.
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -261,10 +262,13 @@ std::shared_ptr<Work> TcpCommunicator::AllToAll(const Tensor& input, const Tenso
   std::vector<size_t> offsets(n);
   std::vector<size_t> bytes(n, block);
   for (int i = 0; i < n; ++i) offsets[i] = block * static_cast<size_t>(i);
-  return Post("AllToAll", [input, output, offsets, bytes](OpContext& ctx) {
+  return Post("AllToAll", [this, input, output, offsets, bytes](OpContext& ctx) {
     std::vector<uint8_t> copy;
-    return AllToAllPairwise(ctx, SourceFor(input, output, &copy), offsets, bytes,
-                            output.raw_data(), offsets, bytes);
+    const void* source = SourceFor(input, output, &copy);
+    if (UseCma(ctx, static_cast<int64_t>(input.nbytes()))) {
+      return AllToAllCma(ctx, source, offsets, bytes, output.raw_data(), offsets, bytes);
+    }
+    return AllToAllPairwise(ctx, source, offsets, bytes, output.raw_data(), offsets, bytes);
   }, FitsDirect(input.nbytes()));
 }
 
@@ -305,10 +309,15 @@ std::shared_ptr<Work> TcpCommunicator::AllToAllV(const Tensor& input,
     }
   }
   if (!s.ok()) return SettableWork::Done(s);
-  return Post("AllToAllV", [input, output, soff, sbytes, roff, rbytes](OpContext& ctx) {
+  return Post("AllToAllV", [this, input, output, soff, sbytes, roff, rbytes](OpContext& ctx) {
     std::vector<uint8_t> copy;
-    return AllToAllPairwise(ctx, SourceFor(input, output, &copy), soff, sbytes,
-                            output.raw_data(), roff, rbytes);
+    const void* source = SourceFor(input, output, &copy);
+    // Sizes differ by rank, so the choice cannot depend on them: every rank
+    // takes CMA whenever the world has it.
+    if (UseCma(ctx, std::numeric_limits<int64_t>::max())) {
+      return AllToAllCma(ctx, source, soff, sbytes, output.raw_data(), roff, rbytes);
+    }
+    return AllToAllPairwise(ctx, source, soff, sbytes, output.raw_data(), roff, rbytes);
   });
 }
 

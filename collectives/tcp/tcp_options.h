@@ -41,8 +41,9 @@
 //                             the communicator is idle is run by the thread
 //                             that Waits for it (tcp_communicator.h, fast
 //                             path); "0": the executor thread runs it.
-//   "cma"                     "1" (default): all-reduces, all-gathers and
-//                             broadcasts of at least cma_min_bytes copy from
+//   "cma"                     "1" (default): all-reduces, all-gathers,
+//                             broadcasts and all-to-alls of at least
+//                             cma_min_bytes, and every AllToAllV, copy from
 //                             peers' buffers directly (process_vm_readv)
 //                             when every rank can; "0" keeps them on the
 //                             shared-memory ring.
