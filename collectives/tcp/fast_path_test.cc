@@ -274,10 +274,10 @@ TEST_P(TcpCmaTest, LargeAllReduceWithAndWithoutCma) {
   EXPECT_TRUE(r.AllSucceeded()) << r.Summary();
 }
 
-// Large all-gathers (in place and not) and broadcasts from every root copy by
-// cross-memory attach with cma=1 and over the rings with cma=0; both give
-// every rank the same, exact bytes.
-TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
+// Large all-gathers and all-to-alls (in place and not) and broadcasts from
+// every root copy by cross-memory attach with cma=1 and over the rings with
+// cma=0; both give every rank the same, exact bytes.
+TEST_P(TcpCmaTest, LargeAllGatherAllToAllAndBroadcastWithAndWithoutCma) {
   StoreFixture store = StartStore();
   auto r = braid::testing::RunRanks(GetParam(), [&](int rank, int n) {
     auto client = ConnectStore();
@@ -302,6 +302,19 @@ TEST_P(TcpCmaTest, LargeAllGatherAndBroadcastWithAndWithoutCma) {
         for (int64_t i = 0; i < chunk; i += 997) {
           ASSERT_EQ(out.data<float>()[p * chunk + i], value(p, i)) << what << " rank " << p;
           ASSERT_EQ(inplace.data<float>()[p * chunk + i], value(p, i)) << what << " in place";
+        }
+      }
+      // All-to-all, out of place and in place: block p of rank r's output is
+      // block r of rank p's input.
+      Tensor a2a_in = *Tensor::Empty({chunk * n}, DType::kF32);
+      for (int64_t i = 0; i < chunk * n; ++i) a2a_in.data<float>()[i] = value(rank, i);
+      Tensor a2a_out = *Tensor::Full({chunk * n}, DType::kF32, -1.0);
+      ASSERT_TRUE(comm->AllToAll(a2a_in, a2a_out)->Wait(absl::Now() + kWait).ok()) << what;
+      ASSERT_TRUE(comm->AllToAll(a2a_in, a2a_in)->Wait(absl::Now() + kWait).ok()) << what;
+      for (int p = 0; p < n; ++p) {
+        for (int64_t i = 0; i < chunk; i += 997) {
+          ASSERT_EQ(a2a_out.data<float>()[p * chunk + i], value(p, rank * chunk + i)) << what;
+          ASSERT_EQ(a2a_in.data<float>()[p * chunk + i], value(p, rank * chunk + i)) << what;
         }
       }
       for (int root = 0; root < n; ++root) {
