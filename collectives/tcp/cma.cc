@@ -16,10 +16,10 @@
 namespace braid::collectives::tcp {
 namespace {
 
-// Steps of the operation (message tags on the direct channel).
-constexpr uint32_t kTagAnnounce = 1;
-constexpr uint32_t kTagDone = 2;
-constexpr uint32_t kTagReady = 3;  // + the group's index
+// Steps of an operation (message tags on the direct channel).
+constexpr uint32_t kTagAddress = 1;  // where a rank's buffers are
+constexpr uint32_t kTagDone = 2;     // a rank no longer reads its peers' buffers
+constexpr uint32_t kTagReady = 3;    // all-reduce: + the index of a reduced group
 // A chunk's pieces form at most this many groups, each announced by one
 // direct-channel record, so one operation's records to a peer stay far
 // below the ring's capacity whatever the size.
@@ -34,9 +34,6 @@ struct Announce {
   int64_t count;
 };
 
-// Tags of the all-gather and broadcast steps.
-constexpr uint32_t kTagAddress = 1;
-constexpr uint32_t kTagCopied = 2;
 // Copies of at most this size, checking for faults between them.
 constexpr size_t kCopyPieceBytes = 4u << 20;
 
@@ -90,7 +87,7 @@ absl::Status AllReduceCma(OpContext& ctx, const void* input, void* output, int64
   const Announce mine = {reinterpret_cast<uint64_t>(input), reinterpret_cast<uint64_t>(output),
                          count};
   std::vector<Announce> all(static_cast<size_t>(n));
-  BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagAnnounce, &mine, all.data(), sizeof(Announce)));
+  BRAID_RETURN_IF_ERROR(Exchange(ctx, kTagAddress, &mine, all.data(), sizeof(Announce)));
   for (int p = 0; p < n; ++p) {
     if (p != me && all[p].count != count) {
       return absl::InvalidArgumentError(absl::StrCat("rank ", p, " all-reduces ", all[p].count,
@@ -191,7 +188,7 @@ absl::Status AllGatherCma(OpContext& ctx, const void* input, void* output, size_
                      chunk_bytes));
   }
   // 3. Nobody reads our input any more once everyone says so.
-  return Exchange(ctx, kTagCopied, nullptr, nullptr, 0);
+  return Exchange(ctx, kTagDone, nullptr, nullptr, 0);
 }
 
 absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root) {
@@ -205,7 +202,7 @@ absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root) {
       BRAID_RETURN_IF_ERROR(ctx.ControlSend((me + q) % n, kTagAddress, &mine, sizeof(mine)));
     }
     for (int q = 1; q < n; ++q) {
-      BRAID_RETURN_IF_ERROR(ctx.ControlRecv((me + q) % n, kTagCopied, nullptr, 0));
+      BRAID_RETURN_IF_ERROR(ctx.ControlRecv((me + q) % n, kTagDone, nullptr, 0));
     }
     return absl::OkStatus();
   }
@@ -216,7 +213,7 @@ absl::Status BroadcastCma(OpContext& ctx, void* data, size_t bytes, int root) {
                                                    " bytes but this rank expects ", bytes));
   }
   BRAID_RETURN_IF_ERROR(CopyFromPeer(ctx, root, from.address, static_cast<uint8_t*>(data), bytes));
-  return ctx.ControlSend(root, kTagCopied, nullptr, 0);
+  return ctx.ControlSend(root, kTagDone, nullptr, 0);
 }
 
 absl::Status AllToAllCma(OpContext& ctx, const void* input, absl::Span<const size_t> send_offsets,
@@ -251,7 +248,7 @@ absl::Status AllToAllCma(OpContext& ctx, const void* input, absl::Span<const siz
     BRAID_RETURN_IF_ERROR(CopyFromPeer(ctx, p, block.address, out + recv_offsets[p], block.bytes));
   }
   // 3. Nobody reads our input any more once everyone says so.
-  return Exchange(ctx, kTagCopied, nullptr, nullptr, 0);
+  return Exchange(ctx, kTagDone, nullptr, nullptr, 0);
 }
 
 }  // namespace braid::collectives::tcp
