@@ -37,6 +37,17 @@ inline absl::Status CheckSameDType(const runtime::Tensor& input, const runtime::
                                                  runtime::ToString(output.dtype())));
 }
 
+// `many` (a gathered or scattered buffer) must hold `n` times the elements
+// of `one` (one rank's piece).
+inline absl::Status CheckRanksTimes(const runtime::Tensor& many, absl::string_view many_name,
+                                    const runtime::Tensor& one, absl::string_view one_name, int n,
+                                    absl::string_view op) {
+  if (many.numel() == one.numel() * n) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("tcp ", op, ": ", many_name, " has ",
+                                                 many.numel(), " elements, expected size() x ",
+                                                 one_name, " = ", one.numel() * n));
+}
+
 }  // namespace braid::collectives::tcp
 
 #endif  // BRAID_COLLECTIVES_TCP_OP_CHECKS_H_

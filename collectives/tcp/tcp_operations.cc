@@ -144,11 +144,7 @@ std::shared_ptr<Work> TcpCommunicator::ReduceScatter(const Tensor& input, const 
   absl::Status s = CheckHostTensor(input, "ReduceScatter", "input");
   if (s.ok()) s = CheckHostTensor(output, "ReduceScatter", "output");
   if (s.ok()) s = CheckSameDType(input, output, "ReduceScatter");
-  if (s.ok() && input.numel() != output.numel() * size()) {
-    s = absl::InvalidArgumentError(absl::StrCat("tcp ReduceScatter: input has ", input.numel(),
-                                                " elements, expected size() x output = ",
-                                                output.numel() * size()));
-  }
+  if (s.ok()) s = CheckRanksTimes(input, "input", output, "output", size(), "ReduceScatter");
   if (!s.ok()) return SettableWork::Done(s);
   const kernels::ReduceKind kind = KindOf(op);
   const bool avg = op == ReduceOp::kAvg;
@@ -179,11 +175,7 @@ std::shared_ptr<Work> TcpCommunicator::AllGather(const Tensor& input, const Tens
   absl::Status s = CheckHostTensor(input, "AllGather", "input");
   if (s.ok()) s = CheckHostTensor(output, "AllGather", "output");
   if (s.ok()) s = CheckSameDType(input, output, "AllGather");
-  if (s.ok() && output.numel() != input.numel() * size()) {
-    s = absl::InvalidArgumentError(absl::StrCat("tcp AllGather: output has ", output.numel(),
-                                                " elements, expected size() x input = ",
-                                                input.numel() * size()));
-  }
+  if (s.ok()) s = CheckRanksTimes(output, "output", input, "input", size(), "AllGather");
   if (!s.ok()) return SettableWork::Done(s);
   return Post("AllGather", [this, input, output](OpContext& ctx) {
     if (UseCma(ctx, static_cast<int64_t>(output.nbytes()))) {

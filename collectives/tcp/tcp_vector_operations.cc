@@ -163,11 +163,7 @@ std::shared_ptr<Work> TcpCommunicator::Gather(const Tensor& input, const Tensor&
   const bool is_root = rank_ == root;
   if (s.ok() && is_root) s = CheckHostTensor(output, kOp, "output (on the root)");
   if (s.ok() && is_root) s = CheckSameDType(input, output, kOp);
-  if (s.ok() && is_root && output.numel() != input.numel() * n) {
-    s = absl::InvalidArgumentError(absl::StrCat("tcp Gather: output has ", output.numel(),
-                                                " elements, expected size() x input = ",
-                                                input.numel() * n));
-  }
+  if (s.ok() && is_root) s = CheckRanksTimes(output, "output", input, "input", n, kOp);
   if (!s.ok()) return SettableWork::Done(s);
   Tensor out = is_root ? output : Tensor();
   return Post(absl::StrCat("Gather(root ", root, ")"), [input, out, root](OpContext& ctx) {
@@ -185,11 +181,7 @@ std::shared_ptr<Work> TcpCommunicator::Scatter(const Tensor& input, const Tensor
   const bool is_root = rank_ == root;
   if (s.ok() && is_root) s = CheckHostTensor(input, kOp, "input (on the root)");
   if (s.ok() && is_root) s = CheckSameDType(input, output, kOp);
-  if (s.ok() && is_root && input.numel() != output.numel() * n) {
-    s = absl::InvalidArgumentError(absl::StrCat("tcp Scatter: input has ", input.numel(),
-                                                " elements, expected size() x output = ",
-                                                output.numel() * n));
-  }
+  if (s.ok() && is_root) s = CheckRanksTimes(input, "input", output, "output", n, kOp);
   if (!s.ok()) return SettableWork::Done(s);
   Tensor in = is_root ? input : Tensor();
   return Post(absl::StrCat("Scatter(root ", root, ")"), [in, output, root](OpContext& ctx) {
